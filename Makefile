@@ -1,0 +1,56 @@
+# FlowHQ: `make run` (the whole system against the simulator, with a demo
+# tenant) and `make test` (ruff and the full suite). Each does its own set-up.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.requirements-installed
+PORT ?= 8000
+
+# The test run's own servers and names: a throwaway database (pytest-django
+# creates test_<name> and drops it) and a Redis database number of its own.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flowhq
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: help run test setup system lint bench clean
+
+help:
+	@echo "make run   - set up and start FlowHQ with the simulator and a demo tenant"
+	@echo "make test  - set up, then ruff and the whole test suite"
+	@echo "make bench - run the benchmarks in bench/ and print their figures"
+
+$(STAMP): requirements/base.txt requirements/dev.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "FlowHQ needs Python 3.11, found " + sys.version.split()[0]'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	@touch $@
+
+setup: $(STAMP)
+
+system:
+	@scripts/ensure-system.sh
+
+.env:
+	@$(BIN)/python scripts/make_dotenv.py > .env
+	@echo ">> wrote .env with fresh secrets for this machine"
+
+run: setup system .env
+	@scripts/ensure-services.sh
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py demo_setup
+	exec $(BIN)/honcho start --port $(PORT)
+
+test: setup
+	@scripts/ensure-system.sh --test
+	@REDIS_URL=$(TEST_REDIS_URL) scripts/ensure-services.sh --postgres
+	$(BIN)/ruff check .
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest
+
+bench: setup system
+	@REDIS_URL=$(TEST_REDIS_URL) scripts/ensure-services.sh --postgres
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import URLPattern, re_path
+
+ID = r"(?P<tenant_id>[0-9]{1,18})"
+
+
+def route(pattern: str, view: Any, name: str) -> URLPattern:
+    """An API route that matches with or without a trailing slash."""
+    return re_path(rf"^{pattern.rstrip('/')}/?$", view, name=name)

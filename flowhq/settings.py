@@ -1,0 +1,229 @@
+"""FlowHQ settings: every knob is read from the environment here, and only here.
+
+The table in README.md lists each variable with its default. A malformed value
+raises `flowhq.env.EnvError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import dj_database_url
+
+from flowhq.env import Env, EnvError, load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = Env()
+if env.bool("FLOWHQ_DOTENV", True):
+    load_dotenv(BASE_DIR / ".env")
+
+# --- Core -------------------------------------------------------------------
+
+DEBUG = env.bool("DEBUG", False)
+# Empty in production means "not configured": the flowhq.E001 check refuses it.
+SECRET_KEY = env.str("SECRET_KEY", "insecure-dev-only-secret-key" if DEBUG else "")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
+VAR_DIR = env.path("FLOWHQ_VAR_DIR", Path("var"), base=BASE_DIR)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_celery_beat",
+    "flowhq.apps.FlowHQConfig",
+    "tenants",
+    "workers",
+    "portal",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "flowhq.urls"
+WSGI_APPLICATION = "flowhq.wsgi.application"
+ASGI_APPLICATION = "flowhq.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "flowhq" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------
+
+DATABASE_URL = env.url(
+    "DATABASE_URL",
+    f"sqlite:///{VAR_DIR / 'flowhq.sqlite3'}",
+    schemes=("sqlite", "postgres", "postgresql", "pgsql"),
+)
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # The first-run default: WAL lets the web, beat, fleet and tenant workers
+    # read while one of them writes; IMMEDIATE takes the write lock up front
+    # so concurrent transactions queue instead of failing with "locked".
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Security (production unless DEBUG) ---------------------------------------
+
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", 256 * 1024, minimum=1024)
+
+# --- API --------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Basic first: an anonymous call gets 401 with a WWW-Authenticate challenge.
+        "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_PAGINATION_CLASS": "flowhq.api.pagination.Pagination",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["flowhq.api.parsers.BoundedJSONParser"],
+    "EXCEPTION_HANDLER": "flowhq.api.exceptions.handle",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "PAGE_SIZE": 50,
+}
+
+PORTAL_INTERNAL_KEY = env.str("PORTAL_INTERNAL_KEY", "")
+
+# --- Celery and Redis ---------------------------------------------------------
+
+REDIS_URL = env.url("REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss", "unix"))
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_DEFAULT_QUEUE = "control"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_TASK_EVENTS", False)
+CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+FLOWER_PORT = env.int("FLOWER_PORT", 5555, minimum=1, maximum=65535)
+
+# --- Fleet ------------------------------------------------------------------
+
+FLOWHQ_HOST = env.str("FLOWHQ_HOST", socket.gethostname())
+FLEET_CAPACITY = env.int("FLEET_CAPACITY", 50, minimum=1)
+HEARTBEAT_INTERVAL_MS = env.int("HEARTBEAT_INTERVAL_MS", 15000, minimum=100)
+STALE_THRESHOLD_MS = env.int("STALE_THRESHOLD_MS", 3 * HEARTBEAT_INTERVAL_MS, minimum=1)
+if STALE_THRESHOLD_MS <= HEARTBEAT_INTERVAL_MS:
+    raise EnvError(
+        "STALE_THRESHOLD_MS", str(STALE_THRESHOLD_MS), f"more than HEARTBEAT_INTERVAL_MS ({HEARTBEAT_INTERVAL_MS})"
+    )
+WORKER_MAX_MEMORY_MB = env.int("WORKER_MAX_MEMORY_MB", 1024, minimum=16)
+WORKER_STOP_GRACE_MS = env.int("WORKER_STOP_GRACE_MS", 20000, minimum=0)
+WORKER_STARTUP_GRACE_MS = env.int("WORKER_STARTUP_GRACE_MS", 60000, minimum=1000)
+WORKER_RESTART_BASE_DELAY_MS = env.int("WORKER_RESTART_BASE_DELAY_MS", 1000, minimum=0)
+WORKER_RESTART_MAX_DELAY_MS = env.int("WORKER_RESTART_MAX_DELAY_MS", 60000, minimum=0)
+WORKER_MAX_CONSECUTIVE_CRASHES = env.int("WORKER_MAX_CONSECUTIVE_CRASHES", 5, minimum=1)
+WORKER_STABLE_AFTER_MS = env.int("WORKER_STABLE_AFTER_MS", 60000, minimum=0)
+
+# --- Bot --------------------------------------------------------------------
+
+SESSIONS_PATH = env.path("SESSIONS_PATH", VAR_DIR / "sessions", base=BASE_DIR)
+PUPPETEER_EXECUTABLE_PATH = env.str("PUPPETEER_EXECUTABLE_PATH", "")
+WHATSAPP_WEB_URL = env.url("WHATSAPP_WEB_URL", "https://web.whatsapp.com", schemes=("http", "https"))
+BOT_RUNTIME = env.str("BOT_RUNTIME", "whatsapp")
+QR_MAX_UNSCANNED = env.int("QR_MAX_UNSCANNED", 10, minimum=1)
+RATE_LIMIT_MAX_PER_MINUTE = env.int("RATE_LIMIT_MAX_PER_MINUTE", 20, minimum=1)
+CHAT_QUEUE_SIZE = env.int("CHAT_QUEUE_SIZE", 50, minimum=1)
+RECONNECT_MAX_ATTEMPTS = env.int("RECONNECT_MAX_ATTEMPTS", 10, minimum=1)
+RECONNECT_BASE_DELAY_MS = env.int("RECONNECT_BASE_DELAY_MS", 1000, minimum=0)
+RECONNECT_MAX_DELAY_MS = env.int("RECONNECT_MAX_DELAY_MS", 60000, minimum=0)
+DEDUP_WINDOW_SECONDS = env.int("DEDUP_WINDOW_SECONDS", 7 * 24 * 3600, minimum=60)
+
+SIMULATOR_PORT = env.int("SIMULATOR_PORT", 8100, minimum=1, maximum=65535)
+# `make run` creates a staff user "admin" with this password (generated into .env).
+DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", "")
+
+# --- Logging ----------------------------------------------------------------
+
+LOG_LEVEL = env.str("LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "flowhq.logging.ContextFilter"}},
+    "formatters": {"structured": {"()": "flowhq.logging.StructuredFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "structured",
+            "filters": ["context"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "pyppeteer": {"level": "WARNING"},
+        "websockets": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Make sure the system packages FlowHQ needs are installed: Chromium (the bot's
+# browser), Redis (the broker) and libzbar (tests decode QR codes with it).
+# Installs with apt where it can; otherwise names exactly what is missing.
+set -euo pipefail
+
+missing=()
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+  || [ -n "${PUPPETEER_EXECUTABLE_PATH:-}" ] || missing+=(chromium)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ "${1:-}" = "--test" ]; then
+  ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0' || missing+=(libzbar0)
+  command -v pg_ctlcluster >/dev/null 2>&1 || command -v postgres >/dev/null 2>&1 \
+    || pg_isready -q -h 127.0.0.1 2>/dev/null || missing+=(postgresql)
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo -n"
+if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; }; then
+  echo ">> installing with apt: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  exit 0
+fi
+echo "FlowHQ needs these system packages, and apt is not available to install them: ${missing[*]}" >&2
+echo "Install them with your package manager (Chromium may instead be named by PUPPETEER_EXECUTABLE_PATH)." >&2
+exit 1

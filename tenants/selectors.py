@@ -1,0 +1,52 @@
+"""Reads of the tenant domain."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from flowhq.errors import NotFound
+from tenants.models import MessageLog, PortalMembership, ReplyTemplate, Tenant
+
+
+def tenant_list() -> QuerySet[Tenant]:
+    return Tenant.objects.select_related("session", "worker").order_by("id")
+
+
+def tenant_get(*, tenant_id: int) -> Tenant:
+    try:
+        return tenant_list().get(pk=tenant_id)
+    except (Tenant.DoesNotExist, ValueError, TypeError):
+        raise NotFound(f"No tenant with id {tenant_id}.") from None
+
+
+def tenant_for_member(*, email: str) -> Tenant | None:
+    membership = (
+        PortalMembership.objects.select_related("tenant__session", "tenant__worker")
+        .filter(email__iexact=email.strip())
+        .first()
+    )
+    return membership.tenant if membership else None
+
+
+def member_list(*, tenant: Tenant) -> QuerySet[PortalMembership]:
+    return tenant.members.order_by("email")
+
+
+def message_log_list(
+    *, tenant_id: int, chat: str | None = None, direction: str | None = None, status: str | None = None
+) -> QuerySet[MessageLog]:
+    logs = MessageLog.objects.filter(tenant_id=tenant_id)
+    if chat:
+        logs = logs.filter(chat=chat)
+    if direction:
+        logs = logs.filter(direction=direction)
+    if status:
+        logs = logs.filter(status=status)
+    return logs.order_by("-created_at", "-id")
+
+
+def template_list(*, tenant_id: int, enabled_only: bool = False) -> QuerySet[ReplyTemplate]:
+    templates = ReplyTemplate.objects.filter(tenant_id=tenant_id)
+    if enabled_only:
+        templates = templates.filter(enabled=True)
+    return templates.order_by("-priority", "id")

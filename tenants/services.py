@@ -1,0 +1,167 @@
+"""Writes to the tenant domain. Views, tasks, the admin and the bot call these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from flowhq.errors import Conflict, NotFound, ValidationFailed
+from flowhq.state_machine import move
+from tenants.models import PortalMembership, SetupRequest, Tenant, WhatsAppSession
+from tenants.states import (
+    SESSION_MACHINE,
+    SETUP_REQUEST_MACHINE,
+    TENANT_MACHINE,
+    SessionState,
+    SetupRequestState,
+    TenantStatus,
+)
+
+_SLUG_ATTEMPTS = 20
+
+
+def _free_slug(base: str) -> str:
+    base = slugify(base)[:70] or "tenant"
+    taken = set(Tenant.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    if base not in taken:
+        return base
+    return next(f"{base}-{n}" for n in range(2, len(taken) + 3) if f"{base}-{n}" not in taken)
+
+
+def tenant_create(*, name: str, slug: str = "", rate_limit_per_minute: int | None = None) -> Tenant:
+    """Create a tenant with its (empty) WhatsApp session and worker record."""
+    from workers.models import WorkerProcess
+
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("A tenant needs a name.", details={"name": ["This field may not be blank."]})
+    for _ in range(_SLUG_ATTEMPTS):
+        chosen = slugify(slug) if slug else _free_slug(name)
+        try:
+            with transaction.atomic():
+                tenant = Tenant.objects.create(
+                    name=name, slug=chosen, rate_limit_per_minute=rate_limit_per_minute
+                )
+                WhatsAppSession.objects.create(tenant=tenant)
+                WorkerProcess.objects.create(tenant=tenant)
+                return tenant
+        except IntegrityError:
+            if slug:
+                raise Conflict(f"The slug {chosen!r} is taken.", details={"slug": chosen}) from None
+    raise Conflict("Could not find a free slug for this name; give one explicitly.")
+
+
+def tenant_update(*, tenant: Tenant, **fields: Any) -> Tenant:
+    allowed = {"name", "slug", "rate_limit_per_minute"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationFailed(f"Cannot change {', '.join(sorted(unknown))}.")
+    for key, value in fields.items():
+        setattr(tenant, key, value)
+    try:
+        with transaction.atomic():
+            tenant.save(update_fields=[*fields, "updated_at"])
+    except IntegrityError:
+        raise Conflict(f"The slug {tenant.slug!r} is taken.", details={"slug": tenant.slug}) from None
+    return tenant
+
+
+def tenant_delete(*, tenant: Tenant) -> None:
+    from workers.states import DesiredState, WorkerStatus
+
+    worker = getattr(tenant, "worker", None)
+    if worker is not None and (
+        worker.desired_state == DesiredState.RUNNING or worker.status != WorkerStatus.STOPPED
+    ):
+        raise Conflict("Stop the tenant's worker before deleting the tenant.")
+    tenant.delete()
+
+
+def tenant_transition(*, tenant_id: int, to: TenantStatus, reason: str = "") -> Tenant:
+    with transaction.atomic():
+        tenant, _ = move(
+            Tenant, tenant_id, machine=TENANT_MACHINE, field="status", to=to,
+            fields={"status_reason": reason[:500]},
+        )
+    return tenant
+
+
+def session_transition(*, tenant_id: int, to: SessionState, **fields: Any) -> WhatsAppSession:
+    """Move the tenant's WhatsApp session to `to`, writing `fields` with it."""
+    if "last_error" in fields:
+        fields["last_error"] = (fields["last_error"] or "")[:500]
+    with transaction.atomic():
+        session_id = WhatsAppSession.objects.values_list("pk", flat=True).get(tenant_id=tenant_id)
+        session, _ = move(
+            WhatsAppSession, session_id, machine=SESSION_MACHINE, field="state", to=to, fields=fields
+        )
+    return session
+
+
+def membership_add(*, tenant: Tenant, email: str) -> tuple[PortalMembership, bool]:
+    """Link `email` to `tenant`. Returns (membership, created); idempotent."""
+    email = email.strip()
+    existing = PortalMembership.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        if existing.tenant_id != tenant.pk:
+            raise Conflict(
+                f"{email} is already a member of another tenant.", details={"email": email}
+            )
+        return existing, False
+    try:
+        with transaction.atomic():
+            return PortalMembership.objects.create(tenant=tenant, email=email), True
+    except IntegrityError:
+        # A concurrent call linked the same email first: report what won.
+        return membership_add(tenant=tenant, email=email)
+
+
+def membership_remove(*, tenant: Tenant, email: str) -> None:
+    deleted, _ = PortalMembership.objects.filter(tenant=tenant, email__iexact=email.strip()).delete()
+    if not deleted:
+        raise NotFound(f"{email} is not a member of this tenant.")
+
+
+def setup_request_submit(*, email: str, business_name: str, phone: str) -> SetupRequest:
+    if PortalMembership.objects.filter(email__iexact=email).exists():
+        raise Conflict("You already have a tenant.")
+    try:
+        with transaction.atomic():
+            return SetupRequest.objects.create(email=email, business_name=business_name, phone=phone)
+    except IntegrityError:
+        raise Conflict("You already have a pending setup request.") from None
+
+
+def setup_request_approve(*, request_id: int, decided_by: str) -> SetupRequest:
+    """Approve a pending request: create its tenant and make the user a member."""
+    with transaction.atomic():
+        request, _ = move(
+            SetupRequest, request_id, machine=SETUP_REQUEST_MACHINE, field="state",
+            to=SetupRequestState.APPROVED,
+            fields={"decided_by": decided_by, "decided_at": timezone.now()},
+            guard=_must_be_pending,
+        )
+        tenant = tenant_create(name=request.business_name)
+        membership_add(tenant=tenant, email=request.email)
+        request.tenant = tenant
+        request.save(update_fields=["tenant", "updated_at"])
+    return request
+
+
+def setup_request_reject(*, request_id: int, decided_by: str, note: str = "") -> SetupRequest:
+    with transaction.atomic():
+        request, _ = move(
+            SetupRequest, request_id, machine=SETUP_REQUEST_MACHINE, field="state",
+            to=SetupRequestState.REJECTED,
+            fields={"decided_by": decided_by, "decided_at": timezone.now(), "note": note[:500]},
+            guard=_must_be_pending,
+        )
+    return request
+
+
+def _must_be_pending(request: SetupRequest) -> None:
+    if request.state != SetupRequestState.PENDING:
+        raise Conflict(f"This setup request is already {request.state.lower()}.")

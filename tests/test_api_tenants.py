@@ -1,0 +1,141 @@
+"""Control-plane API: tenant CRUD and portal members (staff only)."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tenants.models import PortalMembership, Tenant
+
+
+def error_code(response) -> str:
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    return body["error"]["code"]
+
+
+def test_staff_create_a_tenant_and_get_the_designed_shape(api):
+    response = api.post("/api/admin/tenants", {"name": "Acme Bakery"}, format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert {"id", "name", "slug", "status", "created_at"} <= set(body)
+    assert (body["name"], body["slug"], body["status"]) == ("Acme Bakery", "acme-bakery", "NEW")
+    assert api.get(f"/api/admin/tenants/{body['id']}").json()["name"] == "Acme Bakery"
+
+
+def test_tenants_are_listed_paginated(api, make_tenant):
+    for n in range(3):
+        make_tenant(f"T{n}")
+    body = api.get("/api/admin/tenants?page_size=2").json()
+    assert set(body) == {"count", "next", "previous", "results"}
+    assert body["count"] == 3
+    assert len(body["results"]) == 2
+    assert body["next"] is not None
+
+
+def test_patch_changes_only_what_is_sent(api, tenant):
+    response = api.patch(f"/api/admin/tenants/{tenant.pk}", {"rate_limit_per_minute": 7}, format="json")
+    assert response.status_code == 200
+    tenant.refresh_from_db()
+    assert (tenant.name, tenant.rate_limit_per_minute) == ("Acme", 7)
+
+
+def test_a_stopped_tenant_can_be_deleted(api, tenant):
+    assert api.delete(f"/api/admin/tenants/{tenant.pk}").status_code == 204
+    assert not Tenant.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({}, "invalid"),
+        ({"name": ""}, "invalid"),
+        ({"name": "x", "nmae": "typo"}, "invalid"),
+        ({"name": ["list"]}, "invalid"),
+        ({"name": "x", "rate_limit_per_minute": "lots"}, "invalid"),
+        ({"name": "x", "slug": "not a slug!"}, "invalid"),
+    ],
+)
+def test_bad_tenant_input_is_a_400_with_the_error_shape(api, body, code):
+    response = api.post("/api/admin/tenants", body, format="json")
+    assert response.status_code == 400
+    assert error_code(response) == code
+    assert not Tenant.objects.exists()
+
+
+def test_malformed_json_is_a_400_not_a_500(api):
+    response = api.generic("POST", "/api/admin/tenants", '{"name": ', content_type="application/json")
+    assert response.status_code == 400
+    assert error_code(response) == "malformed_request"
+
+
+def test_a_json_array_body_is_refused(api):
+    response = api.generic("POST", "/api/admin/tenants", '["x"]', content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_an_oversized_body_is_a_413(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
+    response = api.post("/api/admin/tenants", {"name": "x" * 5000}, format="json")
+    assert response.status_code == 413
+    assert error_code(response) == "payload_too_large"
+
+
+def test_an_unknown_tenant_is_a_404_in_the_error_shape(api, db):
+    response = api.get("/api/admin/tenants/999999")
+    assert response.status_code == 404
+    assert error_code(response) == "not_found"
+
+
+def test_a_duplicate_slug_is_a_409(api, make_tenant):
+    make_tenant("Acme", slug="acme")
+    response = api.post("/api/admin/tenants", {"name": "Other", "slug": "acme"}, format="json")
+    assert response.status_code == 409
+    assert error_code(response) == "conflict"
+
+
+def test_anonymous_callers_get_401_and_non_staff_403(anon, db):
+    assert anon.get("/api/admin/tenants").status_code == 401
+    get_user_model().objects.create_user(username="joe", password="pw-joe-123")
+    client = APIClient()
+    client.login(username="joe", password="pw-joe-123")
+    response = client.get("/api/admin/tenants")
+    assert response.status_code == 403
+    assert error_code(response) == "permission_denied"
+
+
+def test_token_and_session_authentication_work_for_staff(staff_user, tenant):
+    token = Token.objects.create(user=staff_user)
+    by_token = APIClient()
+    by_token.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert by_token.get("/api/admin/tenants").status_code == 200
+    by_session = APIClient()
+    by_session.force_login(staff_user)
+    assert by_session.get(f"/api/admin/tenants/{tenant.pk}").status_code == 200
+
+
+def test_members_are_linked_listed_and_removed(api, tenant):
+    url = f"/api/admin/tenants/{tenant.pk}/members"
+    first = api.post(url, {"email": "owner@example.com"}, format="json")
+    assert first.status_code == 201
+    assert first.json()["tenant"] == tenant.pk
+    assert api.post(url, {"email": "OWNER@example.com"}, format="json").status_code == 200
+    assert [m["email"] for m in api.get(url).json()["results"]] == ["owner@example.com"]
+    assert api.delete(f"{url}/owner@example.com").status_code == 204
+    assert not PortalMembership.objects.exists()
+
+
+def test_a_member_of_another_tenant_cannot_be_linked_again(api, make_tenant):
+    first, second = make_tenant("A"), make_tenant("B")
+    api.post(f"/api/admin/tenants/{first.pk}/members", {"email": "x@example.com"}, format="json")
+    response = api.post(f"/api/admin/tenants/{second.pk}/members", {"email": "x@example.com"}, format="json")
+    assert response.status_code == 409
+
+
+def test_a_member_needs_a_valid_email(api, tenant):
+    response = api.post(f"/api/admin/tenants/{tenant.pk}/members", {"email": "not-an-email"}, format="json")
+    assert response.status_code == 400
+    assert "email" in response.json()["error"]["details"]

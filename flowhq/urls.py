@@ -12,6 +12,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/admin/", include("tenants.api.urls")),
+    path("api/admin/", include("workers.api.urls")),
     path("healthz", healthz),
 ]
 

@@ -13,6 +13,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flowhq.settings")
 app = Celery("flowhq")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Each is included only in its role's process (FLOWHQ_ROLE=tenant / fleet).
+app.steps["worker"].add("workers.runtime.step:TenantRuntimeStep")
+app.steps["worker"].add("workers.fleet.step:FleetAgentStep")
 
 
 @setup_logging.connect

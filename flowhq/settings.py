@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "flowhq.apps.FlowHQConfig",
     "tenants",
@@ -145,9 +147,48 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "flowhq.api.exceptions.handle",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# OpenAPI (drf-spectacular); Swagger UI is served from drf-spectacular-sidecar, so /api/docs/ works offline.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "FlowHQ API",
+    "DESCRIPTION": "Control-plane (staff) and portal APIs of FlowHQ. Every error is "
+    '`{"error": {"code", "message", "details"}}`.',
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status"/"state": one named enum per choice set.
+    "ENUM_NAME_OVERRIDES": {
+        "TenantStatusEnum": "tenants.states.TenantStatus",
+        "SessionStateEnum": "tenants.states.SessionState",
+        "SetupRequestStateEnum": "tenants.states.SetupRequestState",
+        "MessageStatusEnum": "tenants.models.MessageStatus",
+        "DirectionEnum": "tenants.models.Direction",
+        "MatchKindEnum": "tenants.models.MatchKind",
+        "WorkerStatusEnum": "workers.states.WorkerStatus",
+        "DesiredStateEnum": "workers.states.DesiredState",
+    },
+    "PREPROCESSING_HOOKS": ["flowhq.api.schema.strip_optional_trailing_slash"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "flowhq.api.schema.postprocess_error_responses",
+    ],
 }
 
 PORTAL_INTERNAL_KEY = env.str("PORTAL_INTERNAL_KEY", "")
+# Server-Sent Events of the portal: how often a stream looks at the database, how
+# often it sends a keep-alive comment, and how long one stream lives before the
+# client reconnects (so a gunicorn thread is never held for ever).
+PORTAL_SSE_POLL_MS = env.int("PORTAL_SSE_POLL_MS", 750, minimum=50)
+PORTAL_SSE_KEEPALIVE_SECONDS = env.int("PORTAL_SSE_KEEPALIVE_SECONDS", 15, minimum=1)
+PORTAL_SSE_LIFETIME_SECONDS = env.int("PORTAL_SSE_LIFETIME_SECONDS", 300, minimum=1)
+PORTAL_SSE_RETRY_MS = env.int("PORTAL_SSE_RETRY_MS", 2000, minimum=100)
 
 # --- Celery and Redis ---------------------------------------------------------
 
@@ -178,7 +219,8 @@ if STALE_THRESHOLD_MS <= HEARTBEAT_INTERVAL_MS:
     raise EnvError(
         "STALE_THRESHOLD_MS", str(STALE_THRESHOLD_MS), f"more than HEARTBEAT_INTERVAL_MS ({HEARTBEAT_INTERVAL_MS})"
     )
-WORKER_MAX_MEMORY_MB = env.int("WORKER_MAX_MEMORY_MB", 1024, minimum=16)
+WORKER_MAX_MEMORY_MB = env.int("WORKER_MAX_MEMORY_MB", 1024, minimum=1)
+WORKER_MEMORY_CHECK_MS = env.int("WORKER_MEMORY_CHECK_MS", 10000, minimum=100)
 WORKER_STOP_GRACE_MS = env.int("WORKER_STOP_GRACE_MS", 20000, minimum=0)
 WORKER_STARTUP_GRACE_MS = env.int("WORKER_STARTUP_GRACE_MS", 60000, minimum=1000)
 WORKER_RESTART_BASE_DELAY_MS = env.int("WORKER_RESTART_BASE_DELAY_MS", 1000, minimum=0)

@@ -46,14 +46,15 @@ def move(
     machine: StateMachine[Any],
     field: str,
     to: str,
-    fields: Mapping[str, Any] | None = None,
+    fields: Mapping[str, Any] | Callable[[M], Mapping[str, Any]] | None = None,
     guard: Callable[[M], None] | None = None,
 ) -> tuple[M, str]:
     """Lock the row, check the move, write status and `fields` together.
 
     Returns the saved row and the status it had. Moving to the status the row
     already has is allowed (it only writes `fields`), which is what makes the
-    callers idempotent. `guard` may raise to refuse the move on other grounds.
+    callers idempotent. `guard` may raise to refuse the move on other grounds;
+    `fields` may be a function of the locked row (e.g. to bump a counter).
     Must run inside `transaction.atomic()`.
     """
     obj = model._default_manager.select_for_update().get(pk=pk)
@@ -62,10 +63,11 @@ def move(
         guard(obj)
     if previous != to:
         machine.check(previous, to)
+    values = dict(fields(obj) if callable(fields) else (fields or {}))
     setattr(obj, field, to)
-    for name, value in (fields or {}).items():
+    for name, value in values.items():
         setattr(obj, name, value)
-    update_fields = {field, *(fields or {})}
+    update_fields = {field, *values}
     if any(f.name == "updated_at" for f in model._meta.concrete_fields):
         update_fields.add("updated_at")
     obj.save(update_fields=sorted(update_fields))

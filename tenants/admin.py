@@ -1,8 +1,13 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
+from flowhq.errors import FlowHQError
+from tenants import services
 from tenants.models import MessageLog, PortalMembership, ReplyTemplate, SetupRequest, Tenant, WhatsAppSession
+from workers.admin_actions import lifecycle_actions
 
 
 class ReplyTemplateInline(admin.TabularInline):
@@ -26,6 +31,7 @@ class TenantAdmin(admin.ModelAdmin):
     readonly_fields = ["status", "status_reason", "created_at", "updated_at"]
     list_select_related = ["session", "worker"]
     inlines = [ReplyTemplateInline, MembershipInline]
+    actions = lifecycle_actions(lambda tenants: tenants.values_list("pk", flat=True))
 
     @admin.display(description="session", ordering="session__state")
     def session_state(self, tenant: Tenant) -> str:
@@ -84,3 +90,34 @@ class SetupRequestAdmin(admin.ModelAdmin):
     list_filter = ["state"]
     search_fields = ["business_name", "email", "phone"]
     readonly_fields = ["state", "tenant", "decided_by", "decided_at", "created_at", "updated_at"]
+    actions = ["approve", "reject"]
+
+    @admin.action(description="Approve: create the tenant and make the user its member")
+    def approve(self, request: HttpRequest, queryset: QuerySet[SetupRequest]) -> None:
+        for setup_request in queryset.order_by("id"):
+            try:
+                decided = services.setup_request_approve(
+                    request_id=setup_request.pk, decided_by=request.user.get_username()
+                )
+            except FlowHQError as exc:
+                self.message_user(request, f"{setup_request}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"Approved {decided.business_name} <{decided.email}>: tenant {decided.tenant}.",
+                    messages.SUCCESS,
+                )
+
+    @admin.action(description="Reject")
+    def reject(self, request: HttpRequest, queryset: QuerySet[SetupRequest]) -> None:
+        for setup_request in queryset.order_by("id"):
+            try:
+                decided = services.setup_request_reject(
+                    request_id=setup_request.pk, decided_by=request.user.get_username()
+                )
+            except FlowHQError as exc:
+                self.message_user(request, f"{setup_request}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"Rejected {decided.business_name} <{decided.email}>.", messages.SUCCESS
+                )

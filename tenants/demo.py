@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 
 from tenants import services
 from tenants.models import MatchKind, ReplyTemplate, Tenant
+from workers.lifecycle import worker_start
 
 DEMO_SLUG = "demo"
 DEMO_MEMBER = "owner@demo.example"
@@ -46,4 +47,6 @@ def demo_setup(*, admin_password: str) -> Demo:
         for match, pattern, body, priority in DEMO_TEMPLATES:
             ReplyTemplate.objects.create(tenant=tenant, match=match, pattern=pattern, body=body, priority=priority)
         services.membership_add(tenant=tenant, email=DEMO_MEMBER)
+        # A new demo tenant starts at once; later runs respect what the operator chose.
+        transaction.on_commit(lambda: worker_start(tenant_id=tenant.pk, reason="demo tenant created"))
     return Demo(tenant=tenant, username=user.username, token=token.key)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.db.models.functions import Lower
 
 from flowhq.errors import NotFound
-from tenants.models import MessageLog, PortalMembership, ReplyTemplate, Tenant
+from tenants.models import MessageLog, PortalMembership, ReplyTemplate, SetupRequest, Tenant
 
 
 def tenant_list() -> QuerySet[Tenant]:
@@ -20,9 +21,11 @@ def tenant_get(*, tenant_id: int) -> Tenant:
 
 
 def tenant_for_member(*, email: str) -> Tenant | None:
+    # LOWER(email) = lower(x), not iexact (UPPER on PostgreSQL): it uses the unique index on LOWER(email).
     membership = (
         PortalMembership.objects.select_related("tenant__session", "tenant__worker")
-        .filter(email__iexact=email.strip())
+        .alias(email_lower=Lower("email"))
+        .filter(email_lower=email.strip().lower())
         .first()
     )
     return membership.tenant if membership else None
@@ -50,3 +53,13 @@ def template_list(*, tenant_id: int, enabled_only: bool = False) -> QuerySet[Rep
     if enabled_only:
         templates = templates.filter(enabled=True)
     return templates.order_by("-priority", "id")
+
+
+def setup_request_latest(*, email: str) -> SetupRequest | None:
+    """The user's most recent setup request, whatever its state."""
+    return (
+        SetupRequest.objects.alias(email_lower=Lower("email"))
+        .filter(email_lower=email.strip().lower())
+        .order_by("-created_at", "-id")
+        .first()
+    )

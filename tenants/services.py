@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from flowhq.errors import Conflict, NotFound, ValidationFailed
+from flowhq.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
 from flowhq.state_machine import move
-from tenants.models import PortalMembership, SetupRequest, Tenant, WhatsAppSession
+from tenants.models import PortalMembership, ReplyTemplate, SetupRequest, Tenant, WhatsAppSession
 from tenants.states import (
     SESSION_MACHINE,
     SETUP_REQUEST_MACHINE,
@@ -19,7 +20,9 @@ from tenants.states import (
     SetupRequestState,
     TenantStatus,
 )
+from tenants.templates import validate_template
 
+log = logging.getLogger(__name__)
 _SLUG_ATTEMPTS = 20
 
 
@@ -80,12 +83,21 @@ def tenant_delete(*, tenant: Tenant) -> None:
     tenant.delete()
 
 
-def tenant_transition(*, tenant_id: int, to: TenantStatus, reason: str = "") -> Tenant:
-    with transaction.atomic():
-        tenant, _ = move(
-            Tenant, tenant_id, machine=TENANT_MACHINE, field="status", to=to,
-            fields={"status_reason": reason[:500]},
-        )
+def tenant_transition(*, tenant_id: int, to: TenantStatus, reason: str = "", strict: bool = True) -> Tenant | None:
+    """Move the tenant's status. With `strict=False` (the tenant status mirrors
+    its worker and session), an illegal move is logged and skipped instead of
+    failing the caller's larger operation."""
+    try:
+        with transaction.atomic():
+            tenant, _ = move(
+                Tenant, tenant_id, machine=TENANT_MACHINE, field="status", to=to,
+                fields={"status_reason": reason[:500]},
+            )
+    except IllegalTransition as exc:
+        if strict:
+            raise
+        log.warning("tenant status not mirrored", extra={"tenant": tenant_id, "why": exc.message})
+        return None
     return tenant
 
 
@@ -165,3 +177,40 @@ def setup_request_reject(*, request_id: int, decided_by: str, note: str = "") ->
 def _must_be_pending(request: SetupRequest) -> None:
     if request.state != SetupRequestState.PENDING:
         raise Conflict(f"This setup request is already {request.state.lower()}.")
+
+
+def _templates_changed(tenant_id: int) -> None:
+    from workers.commands import templates_changed
+
+    templates_changed(tenant_id)
+
+
+def template_create(*, tenant: Tenant, match: str, pattern: str = "", body: str, priority: int = 0,
+                    enabled: bool = True) -> ReplyTemplate:
+    validate_template(match=match, pattern=pattern, body=body)
+    with transaction.atomic():
+        template = ReplyTemplate.objects.create(
+            tenant=tenant, match=match, pattern=pattern, body=body, priority=priority, enabled=enabled
+        )
+        _templates_changed(tenant.pk)
+    return template
+
+
+def template_update(*, template: ReplyTemplate, **fields: Any) -> ReplyTemplate:
+    allowed = {"match", "pattern", "body", "priority", "enabled"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationFailed(f"Cannot change {', '.join(sorted(unknown))}.")
+    for key, value in fields.items():
+        setattr(template, key, value)
+    validate_template(match=template.match, pattern=template.pattern, body=template.body)
+    with transaction.atomic():
+        template.save(update_fields=[*fields, "updated_at"])
+        _templates_changed(template.tenant_id)
+    return template
+
+
+def template_delete(*, template: ReplyTemplate) -> None:
+    with transaction.atomic():
+        template.delete()
+        _templates_changed(template.tenant_id)

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from tenants import services
 from tenants.models import Tenant
+from tests.harness import Fleet
 
 STAFF_PASSWORD = "staff-pass-123"
 
@@ -63,3 +64,13 @@ def make_tenant(db) -> Callable[..., Tenant]:
 @pytest.fixture
 def tenant(make_tenant) -> Tenant:
     return make_tenant("Acme")
+
+
+@pytest.fixture
+def fleet(tmp_path, transactional_db) -> Iterator[Fleet]:
+    """Real fleet agents (and beat) for this test; all stopped, with what they started, at the end."""
+    harness = Fleet(tmp_path)
+    try:
+        yield harness
+    finally:
+        harness.close()

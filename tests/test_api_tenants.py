@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from tenants.models import PortalMembership, Tenant
+from tenants import services
+from tenants.models import MessageLog, PortalMembership, Tenant
+from tenants.states import SessionState
 
 
 def error_code(response) -> str:
@@ -139,3 +142,52 @@ def test_a_member_needs_a_valid_email(api, tenant):
     response = api.post(f"/api/admin/tenants/{tenant.pk}/members", {"email": "not-an-email"}, format="json")
     assert response.status_code == 400
     assert "email" in response.json()["error"]["details"]
+
+
+# --- QR code and message log (read endpoints) -----------------------------------
+
+
+def test_staff_see_a_tenants_qr_while_it_waits_for_a_scan(api, tenant):
+    assert api.get(f"/api/admin/tenants/{tenant.pk}/qr").json() == {"state": "NEW", "qr": None, "qr_issued_at": None}
+    services.session_transition(
+        tenant_id=tenant.pk, to=SessionState.QR_READY, qr="data:image/png;base64,QUJD", qr_issued_at=timezone.now()
+    )
+    body = api.get(f"/api/admin/tenants/{tenant.pk}/qr").json()
+    assert (body["state"], body["qr"]) == ("QR_READY", "data:image/png;base64,QUJD")
+    assert body["qr_issued_at"] is not None
+    services.session_transition(tenant_id=tenant.pk, to=SessionState.CONNECTED)
+    assert api.get(f"/api/admin/tenants/{tenant.pk}/qr").json()["qr"] is None
+
+
+def test_staff_read_a_tenants_log_filtered_and_paginated(api, make_tenant):
+    acme, other = make_tenant("Acme"), make_tenant("Other")
+    for n in range(4):
+        MessageLog.objects.create(tenant=acme, message_id=f"a{n}", chat=f"c{n % 2}", direction="in" if n % 2 else "out",
+                                  status="received")
+    MessageLog.objects.create(tenant=other, message_id="o1", chat="c0", direction="in", status="received")
+    url = f"/api/admin/tenants/{acme.pk}/logs"
+    body = api.get(f"{url}?page_size=3").json()
+    assert (body["count"], [e["message_id"] for e in body["results"]]) == (4, ["a3", "a2", "a1"])
+    assert [e["message_id"] for e in api.get(f"{url}?chat=c0").json()["results"]] == ["a2", "a0"]
+    assert [e["message_id"] for e in api.get(f"{url}?direction=in&chat=c1").json()["results"]] == ["a3", "a1"]
+    bad = api.get(f"{url}?direction=up")
+    assert bad.status_code == 400
+    assert error_code(bad) == "invalid"
+
+
+@pytest.mark.parametrize("suffix", ["qr", "logs"])
+def test_the_read_endpoints_are_staff_only_and_404_for_unknown_tenants(anon, api, tenant, suffix):
+    assert anon.get(f"/api/admin/tenants/{tenant.pk}/{suffix}").status_code == 401
+    missing = api.get(f"/api/admin/tenants/999999/{suffix}")
+    assert missing.status_code == 404
+    assert error_code(missing) == "not_found"
+
+
+def test_tenants_are_filtered_by_status_and_an_unknown_status_is_a_400(api, make_tenant):
+    make_tenant("A")
+    assert api.get("/api/admin/tenants?status=NEW").json()["count"] == 1
+    assert api.get("/api/admin/tenants?status=RUNNING").json()["count"] == 0
+    for bad in ["running", "NO_SUCH", "a%00b"]:
+        response = api.get(f"/api/admin/tenants?status={bad}")
+        assert response.status_code == 400
+        assert "status" in response.json()["error"]["details"]

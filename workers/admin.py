@@ -3,7 +3,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
+from django.utils import timezone
 
+from workers.admin_actions import lifecycle_actions
 from workers.models import FleetHost, WorkerProcess, WorkerTransition
 
 
@@ -19,16 +21,31 @@ class TransitionInline(admin.TabularInline):
         return False
 
 
+def heartbeat_age(worker: WorkerProcess) -> str:
+    if worker.heartbeat_at is None:
+        return "-"
+    seconds = (timezone.now() - worker.heartbeat_at).total_seconds()
+    return f"{seconds:.0f}s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
+
+
 @admin.register(WorkerProcess)
 class WorkerProcessAdmin(admin.ModelAdmin):
     list_display = [
-        "tenant", "status", "desired_state", "host", "node", "pid", "heartbeat_at", "restart_count", "last_error",
+        "tenant", "status", "desired_state", "host", "pid", "heartbeat", "restart_count", "last_error",
     ]
     list_filter = ["status", "desired_state", "host"]
     search_fields = ["tenant__name", "node", "host"]
     list_select_related = ["tenant"]
     readonly_fields = [f.name for f in WorkerProcess._meta.fields]
     inlines = [TransitionInline]
+    actions = lifecycle_actions(lambda workers: workers.values_list("tenant_id", flat=True))
+
+    @admin.display(description="heartbeat", ordering="heartbeat_at")
+    def heartbeat(self, worker: WorkerProcess) -> str:
+        return heartbeat_age(worker)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # one per tenant, created with it
 
 
 @admin.register(FleetHost)

@@ -43,6 +43,7 @@ class WorkerProcess(models.Model):
     # Fencing: only the process spawned for the current epoch may run the bot,
     # and only while its lease has not expired (see docs/architecture.md).
     epoch = models.PositiveBigIntegerField(default=0)
+    lease_epoch = models.PositiveBigIntegerField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     restart_count = models.PositiveIntegerField(default=0)
     consecutive_failures = models.PositiveIntegerField(default=0)

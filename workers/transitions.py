@@ -18,21 +18,28 @@ def worker_transition(
     to: WorkerStatus,
     reason: str,
     guard: Callable[[WorkerProcess], None] | None = None,
+    computed: Callable[[WorkerProcess], dict[str, Any]] | None = None,
     **fields: Any,
 ) -> WorkerProcess:
     """Move a worker to `to` (refusing illegal moves) and write `fields` with it.
 
     A move to the status the worker already has writes only `fields` and
-    records nothing. `guard` runs on the locked row and may raise to refuse.
+    records nothing. `guard` runs on the locked row and may raise to refuse;
+    `computed` returns more fields from the locked row (e.g. `epoch + 1`).
     """
     if to == WorkerStatus.ERROR:
         fields.setdefault("last_error", reason)
-    if "last_error" in fields:
-        fields["last_error"] = (fields["last_error"] or "")[:500]
+
+    def values(worker: WorkerProcess) -> dict[str, Any]:
+        merged = {**fields, **(computed(worker) if computed else {})}
+        if "last_error" in merged:
+            merged["last_error"] = (merged["last_error"] or "")[:500]
+        return merged
+
     with transaction.atomic():
         worker, previous = move(
             WorkerProcess, worker_id, machine=WORKER_MACHINE, field="status", to=to,
-            fields=fields, guard=guard,
+            fields=values, guard=guard,
         )
         if previous != to:
             WorkerTransition.objects.create(

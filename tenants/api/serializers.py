@@ -1,9 +1,21 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from flowhq.api.serializers import InputSerializer
-from tenants.models import PortalMembership, Tenant, WhatsAppSession
+from tenants.models import (
+    Direction,
+    MatchKind,
+    MessageLog,
+    MessageStatus,
+    PortalMembership,
+    ReplyTemplate,
+    SetupRequest,
+    Tenant,
+    WhatsAppSession,
+)
+from tenants.states import SessionState, TenantStatus
 
 
 class SessionOut(serializers.ModelSerializer):
@@ -43,3 +55,84 @@ class MemberOut(serializers.ModelSerializer):
 
 class MemberIn(InputSerializer):
     email = serializers.EmailField(max_length=254)
+
+
+class QrOut(serializers.Serializer):
+    """`{state, qr, qr_issued_at}` of a session: qr is a PNG data URI, or null unless QR_READY."""
+
+    state = serializers.ChoiceField(choices=SessionState.choices, read_only=True)
+    qr = serializers.SerializerMethodField()
+    qr_issued_at = serializers.SerializerMethodField()
+
+    @extend_schema_field(
+        {"type": "string", "nullable": True, "pattern": "^data:image/png;base64,", "readOnly": True}
+    )
+    def get_qr(self, session: WhatsAppSession) -> str | None:
+        return session.qr if session.state == SessionState.QR_READY and session.qr else None
+
+    @extend_schema_field({"type": "string", "format": "date-time", "nullable": True, "readOnly": True})
+    def get_qr_issued_at(self, session: WhatsAppSession) -> str | None:
+        if self.get_qr(session) is None or session.qr_issued_at is None:
+            return None
+        return serializers.DateTimeField().to_representation(session.qr_issued_at)
+
+
+class MessageLogOut(serializers.ModelSerializer):
+    class Meta:
+        model = MessageLog
+        fields = [
+            "id", "message_id", "chat", "direction", "body", "status", "created_at",
+            "in_reply_to", "updated_at", "completed_at", "latency_ms", "error",
+        ]
+
+
+class MessageLogFilterIn(serializers.Serializer):
+    """Query filters of a message log; an empty value means "any"."""
+
+    chat = serializers.CharField(max_length=128, required=False, allow_blank=True, help_text="Exact chat id")
+    direction = serializers.ChoiceField(choices=Direction.choices, required=False, allow_blank=True)
+    status = serializers.ChoiceField(choices=MessageStatus.choices, required=False, allow_blank=True)
+
+
+class SetupRequestOut(serializers.ModelSerializer):
+    tenant = serializers.IntegerField(source="tenant_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = SetupRequest
+        fields = [
+            "id", "email", "business_name", "phone", "state", "tenant", "note", "decided_at",
+            "created_at", "updated_at",
+        ]
+
+
+class TemplateOut(serializers.ModelSerializer):
+    class Meta:
+        model = ReplyTemplate
+        fields = ["id", "match", "pattern", "body", "priority", "enabled", "created_at", "updated_at"]
+
+
+class TemplateCreateIn(InputSerializer):
+    match = serializers.ChoiceField(choices=MatchKind.choices)
+    pattern = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    body = serializers.CharField(max_length=4096)
+    priority = serializers.IntegerField(min_value=-1000, max_value=1000, required=False, default=0)
+    enabled = serializers.BooleanField(required=False, default=True)
+
+
+class TemplateUpdateIn(InputSerializer):
+    match = serializers.ChoiceField(choices=MatchKind.choices, required=False)
+    pattern = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    body = serializers.CharField(max_length=4096, required=False)
+    priority = serializers.IntegerField(min_value=-1000, max_value=1000, required=False)
+    enabled = serializers.BooleanField(required=False)
+
+
+class SendMessageIn(InputSerializer):
+    to = serializers.CharField(max_length=40)
+    body = serializers.CharField(max_length=4096)
+
+
+class TenantFilterIn(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=TenantStatus.choices, required=False, allow_blank=True, help_text="Only tenants in this status"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,7 +13,20 @@ from rest_framework.views import APIView
 from flowhq.api.pagination import Pagination
 from flowhq.api.serializers import validated
 from tenants import selectors, services
-from tenants.api.serializers import MemberIn, MemberOut, TenantCreateIn, TenantOut, TenantUpdateIn
+from tenants.api.serializers import (
+    MemberIn,
+    MemberOut,
+    MessageLogFilterIn,
+    MessageLogOut,
+    QrOut,
+    TenantCreateIn,
+    TenantFilterIn,
+    TenantOut,
+    TenantUpdateIn,
+)
+from tenants.models import Tenant, WhatsAppSession
+
+TAGS = ["admin"]
 
 
 def paginated(
@@ -24,12 +38,18 @@ def paginated(
 
 
 class TenantListCreate(APIView):
+    pagination_class = Pagination  # read by the schema generator
+
+    @extend_schema(tags=TAGS, summary="List tenants", responses=TenantOut(many=True), parameters=[TenantFilterIn])
     def get(self, request: Request) -> Response:
+        filters = TenantFilterIn(data=request.query_params)
+        filters.is_valid(raise_exception=True)  # an unknown status is a 400, not an empty list (or a 500)
         tenants = selectors.tenant_list()
-        if request.query_params.get("status"):
-            tenants = tenants.filter(status=request.query_params["status"])
+        if filters.validated_data.get("status"):
+            tenants = tenants.filter(status=filters.validated_data["status"])
         return paginated(request, self, tenants, TenantOut)
 
+    @extend_schema(tags=TAGS, summary="Create a tenant", request=TenantCreateIn, responses={201: TenantOut})
     def post(self, request: Request) -> Response:
         data = validated(TenantCreateIn, request.data)
         tenant = services.tenant_create(**data)
@@ -37,25 +57,36 @@ class TenantListCreate(APIView):
 
 
 class TenantDetail(APIView):
+    @extend_schema(tags=TAGS, summary="A tenant", responses=TenantOut)
     def get(self, request: Request, tenant_id: int) -> Response:
         return Response(TenantOut(selectors.tenant_get(tenant_id=tenant_id)).data)
 
+    @extend_schema(tags=TAGS, summary="Change a tenant", request=TenantUpdateIn, responses=TenantOut)
     def patch(self, request: Request, tenant_id: int) -> Response:
         tenant = selectors.tenant_get(tenant_id=tenant_id)
         data = validated(TenantUpdateIn, request.data)
         tenant = services.tenant_update(tenant=tenant, **data)
         return Response(TenantOut(tenant).data)
 
+    @extend_schema(tags=TAGS, summary="Delete a tenant (its worker must be stopped)", responses={204: None})
     def delete(self, request: Request, tenant_id: int) -> Response:
         services.tenant_delete(tenant=selectors.tenant_get(tenant_id=tenant_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MemberListCreate(APIView):
+    pagination_class = Pagination  # read by the schema generator
+
+    @extend_schema(tags=TAGS, summary="The tenant's portal members", responses=MemberOut(many=True))
     def get(self, request: Request, tenant_id: int) -> Response:
         tenant = selectors.tenant_get(tenant_id=tenant_id)
         return paginated(request, self, selectors.member_list(tenant=tenant), MemberOut)
 
+    @extend_schema(
+        tags=TAGS, summary="Link a portal user (by email) to the tenant; idempotent", request=MemberIn,
+        responses={201: OpenApiResponse(MemberOut, description="Linked."),
+                   200: OpenApiResponse(MemberOut, description="Already linked.")},
+    )
     def post(self, request: Request, tenant_id: int) -> Response:
         tenant = selectors.tenant_get(tenant_id=tenant_id)
         data = validated(MemberIn, request.data)
@@ -66,7 +97,38 @@ class MemberListCreate(APIView):
 
 
 class MemberDelete(APIView):
+    @extend_schema(tags=TAGS, summary="Unlink a portal user from the tenant", responses={204: None})
     def delete(self, request: Request, tenant_id: int, email: str) -> Response:
         tenant = selectors.tenant_get(tenant_id=tenant_id)
         services.membership_remove(tenant=tenant, email=email)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def message_log_page(request: Request, view: APIView, *, tenant_id: int) -> Response:
+    """One page of a tenant's message log, filtered by `?chat=`, `?direction=`, `?status=`."""
+    filters = MessageLogFilterIn(data=request.query_params)
+    filters.is_valid(raise_exception=True)
+    logs = selectors.message_log_list(tenant_id=tenant_id, **filters.validated_data)
+    return paginated(request, view, logs, MessageLogOut)
+
+
+def session_of(tenant: Tenant) -> WhatsAppSession:
+    """The tenant's session; a blank NEW one if it has none (never saved)."""
+    return getattr(tenant, "session", None) or WhatsAppSession(tenant=tenant)
+
+
+class TenantQr(APIView):
+    @extend_schema(tags=TAGS, summary="The tenant's QR code (a PNG data URI) or null", responses=QrOut)
+    def get(self, request: Request, tenant_id: int) -> Response:
+        tenant = selectors.tenant_get(tenant_id=tenant_id)
+        return Response(QrOut(session_of(tenant)).data)
+
+
+class TenantLogs(APIView):
+    pagination_class = Pagination  # read by the schema generator
+
+    @extend_schema(tags=TAGS, summary="The tenant's message log, newest first",
+                   parameters=[MessageLogFilterIn], responses=MessageLogOut(many=True))
+    def get(self, request: Request, tenant_id: int) -> Response:
+        tenant = selectors.tenant_get(tenant_id=tenant_id)
+        return message_log_page(request, self, tenant_id=tenant.pk)

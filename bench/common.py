@@ -1,0 +1,100 @@
+"""Shared set-up for the benchmarks: a database and Redis of their own, real processes.
+
+Import this before anything Django: it points DATABASE_URL and REDIS_URL at
+throwaway resources (created, migrated, and dropped at exit).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+
+
+def use_throwaway_resources(name: str, redis_db: int = 11, **env: str) -> dict[str, str]:
+    """Create database `flowhq_bench_<name>`, migrate it and set up Django on it."""
+    import psycopg
+
+    db = f"flowhq_bench_{name}"
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{db}"')
+
+    def drop() -> None:
+        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+    atexit.register(drop)
+    overrides = {
+        "DATABASE_URL": f"{PG}/{db}",
+        "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}",
+        "FLOWHQ_DOTENV": "0",
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-secret-key-" + "x" * 40,
+        "PORTAL_INTERNAL_KEY": "bench-portal-key",
+        "SECURE_SSL_REDIRECT": "0",
+        "LOG_LEVEL": "WARNING",
+        **env,
+    }
+    os.environ.update(overrides)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flowhq.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    import redis
+
+    redis.Redis.from_url(overrides["REDIS_URL"]).flushdb()
+    return overrides
+
+
+def start(argv: list[str], log: Path, **env: str) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for(check: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * p / 100
+    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def summary(values: list[float]) -> str:
+    return (f"p50 {percentile(values, 50):.2f}  p99 {percentile(values, 99):.2f}  "
+            f"max {max(values):.2f}  mean {statistics.fmean(values):.2f}")

@@ -1,0 +1,105 @@
+"""Server-Sent Events: a tenant's status and QR code, pushed as they change.
+
+The portal opens one `EventSource` on `/api/portal/tenant/current/events` and
+shows a new QR code the moment the bot rotates it, without polling the API.
+
+The bot writes its state to the database, so the stream polls the database
+(every `PORTAL_SSE_POLL_MS`) and sends an event only when something changed:
+
+- `status`: the same body as `GET /status`, when the tenant, session, worker or
+  setup request row changed (their `updated_at`);
+- `qr`: the same body as `GET /qr`, when the session's state or QR changed
+  (`state`, `qr_issued_at`, the QR itself);
+- `gone`: the user lost their membership; the stream ends.
+
+A comment line goes out every `PORTAL_SSE_KEEPALIVE_SECONDS` so proxies keep
+the connection open and a client that went away is noticed (the write fails).
+A stream holds one web server thread, so it ends after
+`PORTAL_SSE_LIFETIME_SECONDS`; the `retry:` hint makes the browser reconnect.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.db import connection
+from rest_framework.utils.encoders import JSONEncoder
+
+from flowhq.api.exceptions import error_body
+from portal.serializers import status_data
+from tenants import selectors
+from tenants.api.serializers import QrOut
+from tenants.models import WhatsAppSession
+
+
+def sse(event: str, data: Any) -> str:
+    """One SSE message; the JSON is on one line, so one `data:` field carries it."""
+    return f"event: {event}\ndata: {json.dumps(data, cls=JSONEncoder, separators=(',', ':'))}\n\n"
+
+
+def tenant_events(
+    *,
+    email: str,
+    poll_seconds: float,
+    keepalive_seconds: float,
+    lifetime_seconds: float,
+    retry_ms: int,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[str]:
+    """The event stream of the tenant that `email` is a member of, for at most `lifetime_seconds`."""
+    started = last_write = clock()
+    last_status: tuple[Any, ...] | None = None
+    last_qr: tuple[Any, ...] | None = None
+    try:
+        yield f"retry: {retry_ms}\n\n"
+        while True:
+            tenant = selectors.tenant_for_member(email=email)
+            if tenant is None:
+                yield sse("gone", error_body("no_tenant", "You are not a member of any tenant."))
+                return
+            setup_request = selectors.setup_request_latest(email=email)
+            session: WhatsAppSession | None = getattr(tenant, "session", None)
+            worker = getattr(tenant, "worker", None)
+
+            status_key = (
+                tenant.pk,
+                tenant.updated_at,
+                session.updated_at if session else None,
+                worker.updated_at if worker else None,
+                (setup_request.pk, setup_request.updated_at) if setup_request else None,
+            )
+            if status_key != last_status:
+                last_status = status_key
+                last_write = clock()
+                yield sse("status", status_data(tenant=tenant, setup_request=setup_request))
+
+            shown = session or WhatsAppSession(tenant=tenant)
+            qr_key = (tenant.pk, shown.state, shown.qr_issued_at, shown.qr)
+            if qr_key != last_qr:
+                last_qr = qr_key
+                last_write = clock()
+                yield sse("qr", QrOut(shown).data)
+
+            now = clock()
+            if now - started >= lifetime_seconds:
+                yield ": lifetime reached, reconnect\n\n"
+                return
+            if now - last_write >= keepalive_seconds:
+                last_write = now
+                yield ": keep-alive\n\n"
+            sleep(poll_seconds)
+    finally:
+        _release_connection()
+
+
+def _release_connection() -> None:
+    """Give the thread's database connection back now, not at the next request.
+
+    Inside an atomic block (a test's transaction) the connection is not ours to close.
+    """
+    if not connection.in_atomic_block:
+        connection.close()

@@ -1,0 +1,10 @@
+from flowhq.api.urls import route
+from portal import views
+
+urlpatterns = [
+    route("tenant/current/status", views.PortalStatus.as_view(), "portal-status"),
+    route("tenant/current/qr", views.PortalQr.as_view(), "portal-qr"),
+    route("tenant/current/logs", views.PortalLogs.as_view(), "portal-logs"),
+    route("tenant/current/events", views.PortalEvents.as_view(), "portal-events"),
+    route("setup-request", views.PortalSetupRequest.as_view(), "portal-setup-request"),
+]

@@ -1,0 +1,149 @@
+"""Portal API: a tenant's own status, QR code and message log, and setup requests.
+
+Every view authenticates the portal backend by `X-Portal-Key` and acts for the
+user in `X-User-Email` (portal.auth). "current" is the tenant of the user's
+membership; there is no tenant id in any URL, so a user cannot even name
+another tenant.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from flowhq.api.pagination import Pagination
+from flowhq.api.serializers import validated
+from flowhq.errors import NotFound
+from portal import events
+from portal.auth import IsPortalUser, PortalKeyAuthentication, PortalUser
+from portal.serializers import PortalStatusOut, SetupRequestIn, status_data
+from tenants import selectors, services
+from tenants.api.serializers import MessageLogFilterIn, MessageLogOut, QrOut, SetupRequestOut
+from tenants.api.views import message_log_page, session_of
+from tenants.models import Tenant
+
+TAGS = ["portal"]
+
+
+class NoTenant(NotFound):
+    code = "no_tenant"
+
+
+class NoSetupRequest(NotFound):
+    code = "no_setup_request"
+
+
+class PortalView(APIView):
+    authentication_classes = [PortalKeyAuthentication]
+    permission_classes = [IsPortalUser]
+
+    def email(self) -> str:
+        user = self.request.user
+        assert isinstance(user, PortalUser)
+        return user.email
+
+    def current_tenant(self) -> Tenant:
+        tenant = selectors.tenant_for_member(email=self.email())
+        if tenant is None:
+            # 404, not 403: the answer is the same whether or not any tenant exists.
+            raise NoTenant("You are not a member of any tenant.")
+        return tenant
+
+
+class PortalStatus(PortalView):
+    @extend_schema(tags=TAGS, summary="The user's tenant, its session, worker and setup request",
+                   responses=PortalStatusOut)
+    def get(self, request: Request) -> Response:
+        tenant = self.current_tenant()
+        setup_request = selectors.setup_request_latest(email=self.email())
+        return Response(status_data(tenant=tenant, setup_request=setup_request))
+
+
+class PortalQr(PortalView):
+    @extend_schema(tags=TAGS, summary="The QR code to scan (a PNG data URI) or null", responses=QrOut)
+    def get(self, request: Request) -> Response:
+        tenant = self.current_tenant()
+        return Response(QrOut(session_of(tenant)).data)
+
+
+class PortalLogs(PortalView):
+    pagination_class = Pagination  # read by the schema generator
+
+    @extend_schema(tags=TAGS, summary="The tenant's message log, newest first",
+                   parameters=[MessageLogFilterIn], responses=MessageLogOut(many=True))
+    def get(self, request: Request) -> Response:
+        return message_log_page(request, self, tenant_id=self.current_tenant().pk)
+
+
+class PortalSetupRequest(PortalView):
+    @extend_schema(tags=TAGS, summary="The user's latest setup request", responses=SetupRequestOut)
+    def get(self, request: Request) -> Response:
+        setup_request = selectors.setup_request_latest(email=self.email())
+        if setup_request is None:
+            raise NoSetupRequest("You have not asked for a setup yet.")
+        return Response(SetupRequestOut(setup_request).data)
+
+    @extend_schema(tags=TAGS, summary="Ask for a bot to be set up (users without a tenant)",
+                   request=SetupRequestIn, responses={201: SetupRequestOut})
+    def post(self, request: Request) -> Response:
+        data = validated(SetupRequestIn, request.data)
+        setup_request = services.setup_request_submit(email=self.email(), **data)
+        return Response(SetupRequestOut(setup_request).data, status=status.HTTP_201_CREATED)
+
+
+class AlwaysJSONForErrors(BaseContentNegotiation):
+    """EventSource sends `Accept: text/event-stream`: never a 406; errors are JSON."""
+
+    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
+        return renderers[0], renderers[0].media_type
+
+
+# One event of the stream (the OpenAPI 3.2 reading of a text/event-stream schema).
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["status", "qr", "gone"]},
+        "data": {
+            "type": "string",
+            "description": "One line of JSON: PortalStatusOut for `status`, QrOut for `qr`, Error for `gone`.",
+        },
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["event", "data"],
+}
+
+
+class PortalEvents(PortalView):
+    content_negotiation_class = AlwaysJSONForErrors
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Server-Sent Events: `status` and `qr` as they change",
+        description=(
+            "A `text/event-stream`. Events: `status` (the body of GET /status), `qr` (the body of "
+            "GET /qr), `gone` (membership revoked; the stream ends). Comment lines keep the "
+            "connection alive. The stream ends after a bounded lifetime; the `retry:` hint tells "
+            "the client when to reconnect."
+        ),
+        responses={(200, "text/event-stream"): OpenApiResponse(SSE_EVENT_SCHEMA, description="The stream.")},
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        self.current_tenant()  # no tenant: a JSON 404 before the stream starts
+        stream = events.tenant_events(
+            email=self.email(),
+            poll_seconds=settings.PORTAL_SSE_POLL_MS / 1000,
+            keepalive_seconds=settings.PORTAL_SSE_KEEPALIVE_SECONDS,
+            lifetime_seconds=settings.PORTAL_SSE_LIFETIME_SECONDS,
+            retry_ms=settings.PORTAL_SSE_RETRY_MS,
+        )
+        response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+        return response

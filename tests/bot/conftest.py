@@ -1,0 +1,122 @@
+"""The bot against the simulator: real agents, workers, Chromium and the simulator process."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psutil
+import pytest
+import requests
+from PIL import Image
+from pyzbar.pyzbar import decode
+
+from tenants.models import WhatsAppSession
+from tests.harness import Fleet, SimulatorProcess, wait_for
+from workers import lifecycle
+from workers.models import FleetHost, WorkerProcess
+
+# Fast clocks: QR codes rotate every 2 s; a dead socket is noticed within ~1.5 s.
+SIM_TIMINGS = {"qr_rotate_ms": 2000, "ping_interval_ms": 300, "ping_timeout_ms": 1500}
+BOT_ENV = {
+    "BOT_RUNTIME": "whatsapp",
+    "RECONNECT_BASE_DELAY_MS": "300",
+    "RECONNECT_MAX_DELAY_MS": "2000",
+    "RECONNECT_MAX_ATTEMPTS": "10",
+    "QR_MAX_UNSCANNED": "20",
+}
+
+
+@dataclass
+class Sim:
+    process: SimulatorProcess
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+    def call(self, method: str, path: str, body: dict | None = None, expect: int | None = None) -> object:
+        response = requests.request(method, self.url.rstrip("/") + path, json=body, timeout=10)
+        if expect is not None:
+            assert response.status_code == expect, response.text
+        return response.json()
+
+    def scan(self, payload: str, phone: str) -> None:
+        self.call("POST", "/_sim/scan", {"qr": payload, "phone": phone}, expect=200)
+
+    def message(self, phone: str, message_id: str, sender: str, body: str, name: str = "") -> None:
+        self.call("POST", f"/_sim/phones/{phone}/messages",
+                  {"id": message_id, "from": sender, "body": body, "name": name}, expect=202)
+
+    def outbox(self, phone: str) -> list[dict]:
+        response = requests.get(f"{self.url.rstrip('/')}/_sim/phones/{phone}/outbox", timeout=10)
+        return response.json() if response.status_code == 200 else []
+
+    def devices(self) -> list[dict]:
+        return self.call("GET", "/_sim/devices")  # type: ignore[return-value]
+
+
+@pytest.fixture
+def sim(tmp_path) -> Iterator[Sim]:
+    process = SimulatorProcess(tmp_path / "simulator.log", **SIM_TIMINGS).start()
+    try:
+        yield Sim(process)
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def bot_fleet(fleet: Fleet, sim: Sim, tmp_path) -> Fleet:
+    fleet.env.update(BOT_ENV, WHATSAPP_WEB_URL=sim.url, SESSIONS_PATH=str(tmp_path / "sessions"))
+    return fleet
+
+
+def session(tenant_id: int) -> WhatsAppSession:
+    return WhatsAppSession.objects.get(tenant_id=tenant_id)
+
+
+def worker(tenant_id: int) -> WorkerProcess:
+    return WorkerProcess.objects.get(tenant_id=tenant_id)
+
+
+def wait_session(tenant_id: int, state: str, timeout: float = 60) -> WhatsAppSession:
+    return wait_for(lambda: session(tenant_id).state == state and session(tenant_id), timeout,
+                    what=f"session of {tenant_id} {state}")
+
+
+def decode_qr(data_uri: str) -> str:
+    assert data_uri.startswith("data:image/png;base64,")
+    image = Image.open(io.BytesIO(base64.b64decode(data_uri.split(",", 1)[1])))
+    (symbol,) = decode(image)
+    return symbol.data.decode()
+
+
+def start_agent(fleet: Fleet, **env: str) -> str:
+    host = fleet.new_host()
+    fleet.agent(host, **env)
+    wait_for(lambda: FleetHost.objects.filter(name=host, pid__isnull=False).exists(), 30, what="agent")
+    return host
+
+
+def link(tenant_id: int, sim: Sim, phone: str) -> WhatsAppSession:
+    """Start the tenant's worker, read its QR as a phone would, and scan it."""
+    lifecycle.worker_start(tenant_id=tenant_id)
+    qr = wait_session(tenant_id, "QR_READY").qr
+    sim.scan(decode_qr(qr), phone)
+    return wait_session(tenant_id, "CONNECTED")
+
+
+def chromium_of(tenant_id: int) -> list[int]:
+    """Live Chromium processes started by the tenant's worker (they inherit TENANT_ID)."""
+    found = []
+    for proc in psutil.process_iter(["pid", "name", "status"]):
+        if proc.info["status"] == psutil.STATUS_ZOMBIE or "chrom" not in (proc.info["name"] or ""):
+            continue
+        try:
+            if proc.environ().get("TENANT_ID") == str(tenant_id):
+                found.append(proc.pid)
+        except psutil.Error:
+            continue
+    return found

@@ -1,0 +1,107 @@
+"""The sweep claims stale workers once, moves tenants off dead hosts, places the unplaced."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from django.db import connection
+from django.utils import timezone
+
+from tenants.states import TenantStatus
+from tests.fleet.factories import dead_host, live_host
+from workers import lifecycle
+from workers.models import FleetHost, WorkerProcess, WorkerTransition
+from workers.states import DesiredState, WorkerStatus
+from workers.sweep import sweep
+
+W = WorkerStatus
+
+
+def running_on(tenant, host: str, *, stale: bool) -> WorkerProcess:
+    lifecycle.worker_start(tenant_id=tenant.pk)
+    deadline = timezone.now() + (timedelta(seconds=-1) if stale else timedelta(minutes=1))
+    WorkerProcess.objects.filter(tenant=tenant).update(
+        status=W.RUNNING, host=host, stale_after=deadline, heartbeat_at=timezone.now() - timedelta(seconds=30)
+    )
+    return WorkerProcess.objects.get(tenant=tenant)
+
+
+def test_a_worker_past_its_deadline_is_marked_error_and_fenced(make_tenant):
+    live_host("a")
+    stale = running_on(make_tenant("Stale"), "a", stale=True)
+    fresh = running_on(make_tenant("Fresh"), "a", stale=False)
+    result = sweep()
+    assert result.stale == [stale.tenant_id]
+    stale.refresh_from_db()
+    assert stale.status == W.ERROR
+    assert stale.last_error.startswith("no heartbeat for 30")
+    assert stale.epoch > fresh.epoch - 1
+    assert stale.consecutive_failures == 1
+    assert stale.tenant.status == TenantStatus.ERROR
+    fresh.refresh_from_db()
+    assert fresh.status == W.RUNNING
+
+
+def test_two_sweeps_at_once_claim_a_stale_worker_once(make_tenant, transactional_db):
+    live_host("a")
+    workers = [running_on(make_tenant(f"T{n}"), "a", stale=True) for n in range(10)]
+    results, barrier = [], threading.Barrier(2)
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            results.append(sweep().stale)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    claimed = sorted(results[0] + results[1])
+    assert claimed == sorted(w.tenant_id for w in workers)
+    assert WorkerTransition.objects.filter(to_status=W.ERROR).count() == 10
+
+
+def test_tenants_of_a_dead_agent_move_to_a_live_host(make_tenant):
+    live_host("b")
+    dead_host("a")
+    worker = running_on(make_tenant(), "a", stale=False)
+    result = sweep()
+    assert result.moved == [worker.tenant_id]
+    worker.refresh_from_db()
+    assert (worker.status, worker.host) == (W.ERROR, "b")
+    assert worker.last_error == "fleet agent on a stopped heartbeating; moved to b"
+
+
+def test_with_no_live_host_a_moved_tenant_waits_unplaced_then_gets_one(make_tenant):
+    dead_host("a")
+    worker = running_on(make_tenant(), "a", stale=False)
+    sweep()
+    worker.refresh_from_db()
+    assert (worker.host, worker.desired_state) == ("", DesiredState.RUNNING)
+    live_host("b")
+    assert sweep().placed == [worker.tenant_id]
+    worker.refresh_from_db()
+    assert worker.host == "b"
+
+
+def test_a_stop_on_a_dead_host_completes_once_the_lease_lapsed(make_tenant):
+    dead_host("a")
+    worker = running_on(make_tenant(), "a", stale=False)
+    WorkerProcess.objects.filter(pk=worker.pk).update(lease_expires_at=timezone.now() + timedelta(minutes=1))
+    lifecycle.worker_stop(tenant_id=worker.tenant_id)
+    assert sweep().stopped == []
+    WorkerProcess.objects.filter(pk=worker.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert sweep().stopped == [worker.tenant_id]
+    worker.refresh_from_db()
+    assert worker.status == W.STOPPED
+
+
+def test_an_idle_fleet_sweeps_to_nothing(make_tenant):
+    live_host("a")
+    running_on(make_tenant(), "a", stale=False)
+    assert not any(sweep().as_dict().values())
+    assert FleetHost.objects.count() == 1

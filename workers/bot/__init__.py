@@ -1,0 +1,1 @@
+"""The WhatsApp bot that runs inside a tenant worker (see runtime.py)."""

@@ -1,0 +1,50 @@
+"""QR codes for onboarding: the payload WhatsApp Web shows, as a PNG data URI."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import qrcode
+from qrcode.constants import ERROR_CORRECT_M
+
+DATA_URI_PREFIX = "data:image/png;base64,"
+
+
+def qr_data_uri(payload: str) -> str:
+    """Render `payload` as a PNG QR code a phone (or a decoder) reads back exactly."""
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=6, border=4)
+    code.add_data(payload)
+    code.make(fit=True)
+    buffer = io.BytesIO()
+    code.make_image(fill_color="black", back_color="white").save(buffer, format="PNG")
+    return DATA_URI_PREFIX + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+class QrBudget:
+    """Counts QR codes shown without a scan; after `limit` the bot stops asking.
+
+    WhatsApp rotates the code every ~20 s. A tenant who is not there to scan
+    should not keep a browser busy forever: they see why, and a restart
+    starts a fresh budget.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.shown = 0
+        self._last: str | None = None
+
+    def new_code(self, payload: str) -> bool:
+        """Record `payload`; False once the budget is spent (the same payload twice counts once)."""
+        if payload != self._last:
+            self._last = payload
+            self.shown += 1
+        return self.shown <= self.limit
+
+    @property
+    def exhausted(self) -> bool:
+        return self.shown > self.limit
+
+    def reset(self) -> None:
+        self.shown = 0
+        self._last = None

@@ -1,0 +1,66 @@
+"""The tenant's outgoing rate limit, shared by every sender and kept in Redis.
+
+A sliding-window log: a sorted set of send times per tenant. One Lua script
+trims the window, and either records the send or says how long to wait, in
+one atomic step on Redis's own clock — so auto-replies and the send API share
+one budget, a restarted worker does not get a fresh one, and two workers (or
+clocks) cannot disagree. Over the limit a send waits its turn; nothing is
+dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aioredis
+
+WINDOW_MS = 60_000
+
+ACQUIRE = """
+local key, limit, window, member = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+if redis.call('ZCARD', key) < limit then
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, window)
+  return 0
+end
+local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + window - now)
+"""
+
+
+def rate_key(tenant_id: int) -> str:
+    return f"flowhq:ratelimit:{tenant_id}"
+
+
+class RateLimiter:
+    def __init__(self, redis_url: str, tenant_id: int, *, window_ms: int = WINDOW_MS) -> None:
+        self._redis = aioredis.Redis.from_url(redis_url)
+        self._acquire = self._redis.register_script(ACQUIRE)
+        self.key = rate_key(tenant_id)
+        self.window_ms = window_ms
+
+    async def try_acquire(self, limit: int) -> int:
+        """0 if a send may go now (and it is counted), else the milliseconds to wait."""
+        return int(await self._acquire(keys=[self.key], args=[limit, self.window_ms, uuid.uuid4().hex]))
+
+    async def acquire(self, limit: int, on_wait: Callable[[int], Awaitable[None]] | None = None) -> int:
+        """Wait until a send is allowed; returns the milliseconds waited."""
+        waited = 0
+        notified = False
+        while True:
+            wait_ms = await self.try_acquire(limit)
+            if wait_ms == 0:
+                return waited
+            if on_wait is not None and not notified:
+                notified = True
+                await on_wait(wait_ms)
+            await asyncio.sleep(wait_ms / 1000)
+            waited += wait_ms
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -1,0 +1,277 @@
+"""The WhatsApp bot: one per tenant worker, for the worker's whole life.
+
+It opens the tenant's Chromium on WhatsApp Web and turns what the page says
+(through the driver) into the session's state: QR codes to scan, CONNECTED
+with the linked number, DISCONNECTED and reconnects with backoff, LOGGED_OUT.
+Incoming messages go to the message pipeline. The runner
+(workers/runtime/runner.py) holds the lease and heartbeats; `health()` lets
+the heartbeat report WhatsApp's own connection state from inside the page, so
+a live process with a dead WhatsApp socket does not look healthy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from flowhq.errors import IllegalTransition
+from tenants.models import WhatsAppSession
+from tenants.services import session_transition, tenant_transition
+from tenants.states import SessionState, TenantStatus
+from workers.bot.browser import BrowserHandle, launch_browser
+from workers.bot.driver import CONNECTED, FAILED_STATES, UNPAIRED_STATES, DriverEvent, WhatsAppDriver
+from workers.bot.pipeline import MessagePipeline
+from workers.bot.qr import QrBudget, qr_data_uri
+from workers.bot.reconnect import ReconnectBudget
+from workers.models import WorkerProcess
+from workers.runtime.base import Health, Runtime
+from workers.states import WorkerStatus
+from workers.transitions import worker_transition
+
+log = logging.getLogger(__name__)
+S = SessionState
+
+# Phases of the bot (its own view; the session state is the tenant-visible one).
+STARTING, QR, READY, RECONNECTING, IDLE, STOPPING = "starting", "qr", "ready", "reconnecting", "idle", "stopping"
+PAGE_CONNECT_TIMEOUT_S = 20.0
+
+
+class BotRuntime(Runtime):
+    async def start(self) -> None:
+        self.phase = STARTING
+        self.qr_budget = QrBudget(settings.QR_MAX_UNSCANNED)
+        self.reconnect = ReconnectBudget(
+            max_attempts=settings.RECONNECT_MAX_ATTEMPTS, base_ms=settings.RECONNECT_BASE_DELAY_MS,
+            max_ms=settings.RECONNECT_MAX_DELAY_MS,
+        )
+        self.events: asyncio.Queue[DriverEvent] = asyncio.Queue()
+        self.handle: BrowserHandle | None = None
+        self.driver: WhatsAppDriver | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+        self.pipeline = MessagePipeline(self)
+        await self._open()
+        self._consumer = asyncio.create_task(self._consume(), name="driver-events")
+
+    async def _open(self) -> None:
+        self.handle = await launch_browser(self.ctx.tenant_id)
+        self.handle.on_crash(lambda: self._post(DriverEvent("browser_crashed", {})))
+        self.driver = WhatsAppDriver(self.handle.page, self._post)
+        await self.driver.open(settings.WHATSAPP_WEB_URL)
+
+    def _post(self, event: DriverEvent) -> None:
+        self.events.put_nowait(event)
+
+    async def _consume(self) -> None:
+        while True:
+            event = await self.events.get()
+            try:
+                await self._handle(event)
+            except Exception:
+                log.exception("failed to handle a WhatsApp event", extra={"kind": event.kind})
+
+    async def _handle(self, event: DriverEvent) -> None:
+        if self.phase == STOPPING:
+            return
+        if event.kind == "qr":
+            await self._on_qr(event.data["payload"])
+        elif event.kind == "state":
+            await self._on_state(event.data.get("state"), event.data.get("wid"))
+        elif event.kind == "message":
+            await self.pipeline.incoming(event.data)
+        elif event.kind == "logout":
+            await self._on_logout()
+        elif event.kind == "browser_crashed":
+            await self._on_disconnected("Chromium crashed", relaunch=True)
+
+    # --- session states ---------------------------------------------------------
+
+    async def _session(self, to: SessionState, **fields: Any) -> None:
+        try:
+            await self.db(session_transition, tenant_id=self.ctx.tenant_id, to=to, **fields)
+        except IllegalTransition as exc:
+            log.warning("session state not recorded", extra={"why": exc.message})
+
+    async def _tenant(self, to: TenantStatus, reason: str) -> None:
+        await self.db(tenant_transition, tenant_id=self.ctx.tenant_id, to=to, reason=reason, strict=False)
+
+    async def _on_qr(self, payload: str) -> None:
+        if self.phase in (READY, IDLE, RECONNECTING):
+            return
+        if not self.qr_budget.new_code(payload):
+            await self._go_idle(
+                S.QR_TIMEOUT,
+                f"{self.qr_budget.limit} QR codes were shown and none was scanned; restart the worker for new ones",
+            )
+            return
+        self.phase = QR
+        await self._session(S.QR_READY, qr=qr_data_uri(payload), qr_issued_at=timezone.now(),
+                            qr_count=self.qr_budget.shown, last_error="")
+        log.info("QR code ready", extra={"count": self.qr_budget.shown})
+
+    async def _on_state(self, state: str | None, wid: str | None) -> None:
+        if state == CONNECTED:
+            await self._on_ready(wid)
+        elif state in (None, "OPENING", "PAIRING") or self.phase not in (READY, RECONNECTING):
+            return
+        elif await self._page_connected():
+            return  # a late event from a page that has since reconnected
+        elif state in UNPAIRED_STATES:
+            await self._on_logout()
+        elif self.phase == READY:
+            await self._on_disconnected(f"WhatsApp socket {state}")
+
+    async def _page_connected(self) -> bool:
+        try:
+            return self.driver is not None and (await self.driver.state(timeout=3)).connected
+        except Exception:
+            return False
+
+    async def _on_ready(self, wid: str | None) -> None:
+        if self.phase in (READY, IDLE):
+            return
+        if wid is None and self.driver is not None:
+            wid = (await self.driver.state()).wid
+        phone = wid
+        self.phase = READY
+        self.reconnect.reset()
+        self.qr_budget.reset()
+        self.connected.set()
+        await self._session(S.CONNECTED, phone=phone or "", qr="", wa_state=CONNECTED,
+                            last_seen_at=timezone.now(), last_error="")
+        await self._tenant(TenantStatus.RUNNING, "connected to WhatsApp")
+        log.info("connected to WhatsApp", extra={"phone": phone})
+        await self.pipeline.on_ready()
+
+    async def _on_disconnected(self, reason: str, *, relaunch: bool = False) -> None:
+        if self.phase in (RECONNECTING, IDLE, STOPPING):
+            return
+        self.phase = RECONNECTING
+        self.connected.clear()
+        log.warning("disconnected from WhatsApp", extra={"reason": reason})
+        await self._session(S.DISCONNECTED, wa_state="", last_error=reason)
+        await self._tenant(TenantStatus.STARTING, f"reconnecting: {reason}")
+        self._reconnecting = asyncio.create_task(self._reconnect(reason, relaunch), name="reconnect")
+
+    async def _reconnect(self, reason: str, relaunch: bool) -> None:
+        while self.phase == RECONNECTING:
+            delay = self.reconnect.next_delay_ms()
+            if delay is None:
+                await self._give_up(f"could not reconnect after {self.reconnect.max_attempts} attempts ({reason})")
+                return
+            log.info("reconnecting", extra={"attempt": self.reconnect.attempts, "delay_ms": delay})
+            await asyncio.sleep(delay / 1000)
+            try:
+                if relaunch or self.handle is None or not self.handle.alive():
+                    await self._relaunch()
+                    relaunch = False
+                elif self.driver is not None:
+                    await self.driver.reload()
+                if await self._wait_connected(PAGE_CONNECT_TIMEOUT_S):
+                    await self._on_ready(None)
+                    return
+            except Exception as exc:
+                log.warning("reconnect attempt failed", extra={"attempt": self.reconnect.attempts, "error": str(exc)})
+
+    async def _wait_connected(self, timeout: float) -> bool:
+        """After a reload: True once connected; False at the timeout, or as soon as the page
+        itself gives this attempt up (a socket that is refused goes to TIMEOUT at once)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.phase == RECONNECTING:
+            try:
+                state = await self.driver.state() if self.driver is not None else None
+            except Exception:
+                state = None
+            if state is not None and state.connected:
+                return True
+            if state is not None and state.socket in FAILED_STATES:
+                return False
+            await asyncio.sleep(0.25)
+        return False
+
+    async def _relaunch(self) -> None:
+        if self.handle is not None:
+            await self.handle.close()
+        await self._open()
+
+    async def _give_up(self, reason: str) -> None:
+        self.phase = IDLE
+        log.error("giving up on WhatsApp", extra={"reason": reason})
+        await self._session(S.DISCONNECTED, last_error=reason)
+        await self._tenant(TenantStatus.ERROR, reason)
+        await self.db(self._mark_worker_error, reason)
+
+    def _mark_worker_error(self, reason: str) -> None:
+        worker_id = WorkerProcess.objects.values_list("pk", flat=True).get(tenant_id=self.ctx.tenant_id, epoch=self.ctx.epoch)
+        worker_transition(worker_id=worker_id, to=WorkerStatus.ERROR, reason=reason)
+
+    async def _on_logout(self) -> None:
+        await self._go_idle(S.LOGGED_OUT, "the phone unlinked this device; restart the worker to link it again")
+
+    async def _go_idle(self, state: SessionState, reason: str) -> None:
+        """Stop using WhatsApp until a restart: the tenant sees why."""
+        self.phase = IDLE
+        self.connected.clear()
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+        await self._session(state, qr="", wa_state="", last_error=reason)
+        await self._tenant(TenantStatus.ERROR, reason)
+        log.warning("bot idle", extra={"state": state, "reason": reason})
+        if self.driver is not None:
+            try:
+                await self.driver.blank()
+            except Exception:
+                pass
+
+    # --- heartbeat and stop ---------------------------------------------------------
+
+    async def health(self) -> Health:
+        if self.phase in (IDLE, RECONNECTING, STOPPING):
+            return Health(ok=True, detail=self.phase)
+        if self.driver is None:
+            return Health(ok=False, detail="no page")
+        try:
+            state = await self.driver.state(timeout=5)
+        except Exception as exc:
+            if self.handle is not None and not self.handle.alive():
+                self._post(DriverEvent("browser_crashed", {}))
+                return Health(ok=True, detail="chromium gone; relaunching")
+            return Health(ok=False, detail=f"page does not answer: {exc!r}")
+        if self.phase == READY and not state.connected:
+            # The socket died and no event said so: the heartbeat is what notices.
+            self._post(DriverEvent("state", {"state": state.socket or "UNKNOWN"}))
+        return Health(ok=True, detail=self.phase, facts={"wa_state": state.socket})
+
+    async def on_heartbeat(self, health: Health) -> None:
+        if self.phase == READY and health.facts.get("wa_state") == CONNECTED:
+            await self.db(
+                WhatsAppSession.objects.filter(tenant_id=self.ctx.tenant_id).update,
+                last_seen_at=timezone.now(), wa_state=CONNECTED,
+            )
+
+    async def stop(self) -> None:
+        was = self.phase
+        self.phase = STOPPING
+        self.connected.clear()
+        for task in (self._reconnecting, getattr(self, "_consumer", None)):
+            if task is not None:
+                task.cancel()
+        await self.pipeline.stop()
+        if self.handle is not None:
+            await self.handle.close()
+        await self.db(_record_stopped, self.ctx.tenant_id)
+        log.info("bot stopped; chromium closed", extra={"phase": was})
+
+
+def _record_stopped(tenant_id: int) -> None:
+    """A stopped bot is not connected, and its QR code is no longer scannable."""
+    state = WhatsAppSession.objects.values_list("state", flat=True).get(tenant_id=tenant_id)
+    if state == S.CONNECTED:
+        session_transition(tenant_id=tenant_id, to=S.DISCONNECTED, wa_state="", last_error="worker stopped")
+    elif state == S.QR_READY:
+        session_transition(tenant_id=tenant_id, to=S.NEW, qr="", last_error="")

@@ -1,0 +1,176 @@
+"""Operating-system side of the fleet agent: spawn, watch, signal, measure, find.
+
+Each tenant worker is the leader of its own process group (and session), so
+everything it starts — Chromium and its helpers — can be signalled, and killed,
+as one. Exits are watched through pidfds, which work for adopted processes too
+(those an earlier agent spawned), not only for our own children.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import psutil
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+ROLE = "FLOWHQ_ROLE"
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def tenant_worker_argv(tenant_id: int, host: str) -> list[str]:
+    """`celery -A flowhq worker -Q tenant.<id> -n tenant-<id>@<host>`, measured choices:
+
+    threads pool with one thread: answers `inspect ping` while a task runs
+    (solo does not) in one process (prefork needs two); no gossip/mingle:
+    ~4-6 Redis connections instead of ~10; heartbeats stay on for Flower.
+    """
+    return [
+        sys.executable, "-m", "celery", "-A", "flowhq", "worker",
+        "-Q", f"tenant.{tenant_id}", "-n", f"tenant-{tenant_id}@{host}",
+        "-P", "threads", "-c", "1", "--without-gossip", "--without-mingle",
+        "--loglevel", settings.LOG_LEVEL,
+    ]
+
+
+def spawn_tenant_worker(tenant_id: int, epoch: int, host: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        ROLE: "tenant",
+        "TENANT_ID": str(tenant_id),
+        "FLOWHQ_EPOCH": str(epoch),
+        "FLOWHQ_HOST": host,
+    }
+    return subprocess.Popen(
+        tenant_worker_argv(tenant_id, host), env=env, cwd=settings.BASE_DIR,
+        start_new_session=True, stdin=subprocess.DEVNULL, close_fds=True,
+    )
+
+
+def set_child_subreaper() -> None:
+    """Orphans of our workers (a crashed worker's Chromium) are re-parented to us, so we reap them."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            log.warning("could not become a child subreaper", extra={"errno": ctypes.get_errno()})
+    except OSError as exc:
+        log.warning("could not become a child subreaper", extra={"error": str(exc)})
+
+
+def signal_group(pgid: int, sig: signal.Signals) -> bool:
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def signal_process(pid: int, sig: signal.Signals) -> bool:
+    try:
+        os.kill(pid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def describe_exit(status: int | None) -> str:
+    if status is None:
+        return "exited"
+    if os.WIFSIGNALED(status):
+        return f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with code {os.waitstatus_to_exitcode(status)}"
+
+
+def reap(pid: int) -> int | None:
+    """Collect the exit status of our child `pid` (None if it is not ours or not done)."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return status if done == pid else None
+
+
+def reap_orphans(tracked: set[int]) -> None:
+    """Reap zombies re-parented to us (a dead worker's Chromium), leaving
+    tracked workers to the exit handler, which wants their status."""
+    try:
+        children = psutil.Process().children()
+    except psutil.Error:
+        return
+    for child in children:
+        if child.pid in tracked:
+            continue
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(child.pid, os.WNOHANG)
+        except (psutil.Error, ChildProcessError):
+            continue
+
+
+def tree_pss_mb(pid: int) -> float:
+    """Proportional memory of a worker and all of its descendants (Chromium included)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_full_info().pss
+        except psutil.Error:
+            continue
+    return total / (1024 * 1024)
+
+
+@dataclass(frozen=True)
+class FoundWorker:
+    pid: int
+    tenant_id: int
+    epoch: int
+    create_time: float
+
+
+def _flowhq_env(proc: psutil.Process) -> dict[str, str] | None:
+    try:
+        env = proc.environ()
+    except (psutil.Error, OSError):
+        return None
+    return env if env.get(ROLE) == "tenant" else None
+
+
+def find_tenant_processes(host: str) -> tuple[list[FoundWorker], list[int]]:
+    """Tenant workers of this host already running, and their stray descendants.
+
+    Returns the group leaders (workers) and the pids of other tenant-tagged
+    processes whose group has no live leader (orphans of a dead worker).
+    """
+    leaders: list[FoundWorker] = []
+    members: list[tuple[int, int]] = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        if proc.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        env = _flowhq_env(proc)
+        if env is None or env.get("FLOWHQ_HOST") != host:
+            continue
+        try:
+            pgid = os.getpgid(proc.pid)
+        except ProcessLookupError:
+            continue
+        if pgid == proc.pid:
+            try:
+                leaders.append(FoundWorker(proc.pid, int(env["TENANT_ID"]), int(env["FLOWHQ_EPOCH"]), proc.create_time()))
+            except (KeyError, ValueError, psutil.Error):
+                continue
+        else:
+            members.append((proc.pid, pgid))
+    leader_pids = {w.pid for w in leaders}
+    strays = [pid for pid, pgid in members if pgid not in leader_pids]
+    return leaders, strays

@@ -1,0 +1,1 @@
+"""What runs inside a tenant worker for its whole life (see runner.py)."""

@@ -13,6 +13,9 @@ from tenants import services
 from tenants.models import Tenant
 from tests.harness import Fleet
 
+# Fixtures for the bot against the simulator (sim, bot_fleet).
+pytest_plugins = ["tests.botkit"]
+
 STAFF_PASSWORD = "staff-pass-123"
 
 

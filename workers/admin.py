@@ -1,63 +1,111 @@
+"""The Django admin of orchestration: worker processes, their transitions, fleet hosts.
+
+Workers and transitions are written by the lifecycle services, the agents and
+the sweep, never by hand: the pages are read-only apart from the lifecycle
+actions. A fleet host's capacity and draining flag are the operator's knobs.
+"""
+
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import Model
+from django.db.models import BooleanField, ExpressionWrapper, Model, Q, QuerySet
+from django.db.models.functions import Now
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils.safestring import SafeString
 
+from tenants.admin import ReadOnlyAdmin, StyledAdmin, age, badge, heartbeat_age, latest_formset, worker_badge
 from workers.admin_actions import lifecycle_actions
 from workers.models import FleetHost, WorkerProcess, WorkerTransition
+from workers.placement import hosts_with_load
+
+LATEST_TRANSITIONS = 50
 
 
 class TransitionInline(admin.TabularInline):
     model = WorkerTransition
+    formset = latest_formset(LATEST_TRANSITIONS)
     extra = 0
+    max_num = 0
     can_delete = False
     fields = ["created_at", "from_status", "to_status", "reason", "host", "epoch"]
     readonly_fields = fields
-    ordering = ["-created_at", "-id"]
+    verbose_name_plural = f"latest {LATEST_TRANSITIONS} transitions"
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-
-def heartbeat_age(worker: WorkerProcess) -> str:
-    if worker.heartbeat_at is None:
-        return "-"
-    seconds = (timezone.now() - worker.heartbeat_at).total_seconds()
-    return f"{seconds:.0f}s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
 
 
 @admin.register(WorkerProcess)
-class WorkerProcessAdmin(admin.ModelAdmin):
+class WorkerProcessAdmin(StyledAdmin):
     list_display = [
-        "tenant", "status", "desired_state", "host", "pid", "heartbeat", "restart_count", "last_error",
+        "tenant", "status_badge", "desired_state", "heartbeat", "restart_count", "host", "pid", "node",
+        "last_error",
     ]
     list_filter = ["status", "desired_state", "host"]
-    search_fields = ["tenant__name", "node", "host"]
+    search_fields = ["tenant__name", "node", "host", "=pid"]
     list_select_related = ["tenant"]
     readonly_fields = [f.name for f in WorkerProcess._meta.fields]
     inlines = [TransitionInline]
     actions = lifecycle_actions(lambda workers: workers.values_list("tenant_id", flat=True))
 
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, worker: WorkerProcess) -> SafeString:
+        return worker_badge(worker)
+
     @admin.display(description="heartbeat", ordering="heartbeat_at")
-    def heartbeat(self, worker: WorkerProcess) -> str:
+    def heartbeat(self, worker: WorkerProcess) -> SafeString:
         return heartbeat_age(worker)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # one per tenant, created with it
 
+    def has_delete_permission(self, request: HttpRequest, obj: WorkerProcess | None = None) -> bool:
+        return False  # goes with its tenant
+
 
 @admin.register(FleetHost)
-class FleetHostAdmin(admin.ModelAdmin):
-    list_display = ["name", "capacity", "pid", "heartbeat_at", "stale_after", "draining"]
+class FleetHostAdmin(StyledAdmin):
+    list_display = ["name", "liveness", "heartbeat", "capacity", "assigned", "free", "draining", "pid", "started_at"]
+    list_filter = ["draining"]
+    search_fields = ["name"]
+    fields = ["name", "capacity", "draining", "pid", "started_at", "heartbeat_at", "stale_after"]
     readonly_fields = ["name", "pid", "started_at", "heartbeat_at", "stale_after"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[FleetHost]:
+        # Liveness by the database clock, like placement judges it.
+        return hosts_with_load().annotate(
+            is_live=ExpressionWrapper(Q(stale_after__gt=Now()), output_field=BooleanField())
+        )
+
+    @admin.display(description="agent", ordering="is_live")
+    def liveness(self, host: FleetHost) -> SafeString:
+        if host.is_live:
+            return badge("LIVE", "live")
+        return badge("STALE", "stale", f"no heartbeat since {age(host.heartbeat_at)}")
+
+    @admin.display(description="heartbeat", ordering="heartbeat_at")
+    def heartbeat(self, host: FleetHost) -> str:
+        return age(host.heartbeat_at)
+
+    @admin.display(description="assigned", ordering="assigned")
+    def assigned(self, host: FleetHost) -> int:
+        return host.assigned
+
+    @admin.display(description="free", ordering="free")
+    def free(self, host: FleetHost) -> int:
+        return host.free
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # agents register themselves
 
 
 @admin.register(WorkerTransition)
-class WorkerTransitionAdmin(admin.ModelAdmin):
+class WorkerTransitionAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "worker", "from_status", "to_status", "reason", "host", "epoch"]
     list_filter = ["to_status", "host"]
     search_fields = ["reason", "worker__tenant__name"]
-    list_select_related = ["worker__tenant"]
-    readonly_fields = [f.name for f in WorkerTransition._meta.fields]
+    list_select_related = ["worker"]
+    date_hierarchy = "created_at"

@@ -1,53 +1,101 @@
-"""Django admin actions for worker lifecycle, shared by the tenant and worker pages.
+"""Worker lifecycle from the Django admin: changelist actions and the tenant page's buttons.
 
-They call the same services as the API, one tenant at a time, and report each
-outcome (or refusal) as an admin message rather than failing the whole batch.
+Both call the same services as the API (workers/lifecycle.py), one tenant at a
+time, and report each outcome (or refusal) as an admin message rather than
+failing the whole batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from flowhq.errors import FlowHQError
+from tenants.models import Tenant
 from workers import lifecycle
+from workers.models import WorkerProcess
+from workers.states import DesiredState
 
-Service = Callable[..., object]
+Service = Callable[..., WorkerProcess]
+NAMES_IN_A_MESSAGE = 10
 
 
-def _run(modeladmin: admin.ModelAdmin, request: HttpRequest, tenant_ids: Iterable[int], service: Service,
-         verb: str) -> None:
-    done, failed = [], []
-    for tenant_id in tenant_ids:
+@dataclass(frozen=True)
+class LifecycleOp:
+    verb: str  # in URLs and reasons: "start", "force-restart"
+    label: str  # the button
+    description: str  # the changelist action
+    service: Service
+    confirm: str = ""  # asked in the browser before the button posts
+
+    @property
+    def action_name(self) -> str:
+        return f"worker_{self.verb.replace('-', '_')}"
+
+
+OPERATIONS: dict[str, LifecycleOp] = {
+    op.verb: op
+    for op in (
+        LifecycleOp("start", "Start", "Start the worker", lifecycle.worker_start),
+        LifecycleOp("stop", "Stop", "Stop the worker", lifecycle.worker_stop),
+        LifecycleOp("restart", "Restart", "Restart the worker", lifecycle.worker_restart),
+        LifecycleOp(
+            "force-restart", "Force-restart", "Force-restart the worker (kill, wipe runtime state)",
+            lifecycle.worker_force_restart,
+            confirm="Kill the worker at once and wipe its runtime state? The WhatsApp link is kept.",
+        ),
+    )
+}
+
+
+def _listing(labels: list[str]) -> str:
+    shown = ", ".join(labels[:NAMES_IN_A_MESSAGE])
+    more = len(labels) - NAMES_IN_A_MESSAGE
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def run_lifecycle(modeladmin: admin.ModelAdmin, request: HttpRequest, tenant_ids: Iterable[int], verb: str) -> None:
+    """Apply the lifecycle operation `verb` to each tenant and say what happened."""
+    op = OPERATIONS[verb]
+    ids = sorted(set(tenant_ids))
+    names = dict(Tenant.objects.filter(pk__in=ids).values_list("pk", "name"))
+    done: list[str] = []
+    waiting: list[str] = []
+    for tenant_id in ids:
+        label = f"{names.get(tenant_id, 'tenant')} (#{tenant_id})"
         try:
-            service(tenant_id=tenant_id, reason=f"{verb} requested by {request.user} (admin)")
-            done.append(str(tenant_id))
+            worker = op.service(tenant_id=tenant_id, reason=f"{verb} requested by {request.user} in the admin")
         except FlowHQError as exc:
-            failed.append(f"#{tenant_id}: {exc.message}")
+            modeladmin.message_user(request, f"Could not {verb} {label}: {exc.message}", messages.ERROR)
+            continue
+        done.append(label)
+        if worker.desired_state == DesiredState.RUNNING and not worker.host:
+            waiting.append(label)
     if done:
-        modeladmin.message_user(request, f"{verb.capitalize()} requested for tenant(s) {', '.join(done)}.",
-                                messages.SUCCESS)
-    for problem in failed:
-        modeladmin.message_user(request, f"Could not {verb} {problem}", messages.ERROR)
+        modeladmin.message_user(
+            request, f"{verb.capitalize()} requested for {_listing(done)}; the fleet agent carries it out.",
+            messages.SUCCESS,
+        )
+    if waiting:
+        modeladmin.message_user(
+            request, f"No live fleet host for {_listing(waiting)}: the worker starts as soon as an agent is up.",
+            messages.WARNING,
+        )
 
 
 def lifecycle_actions(tenant_id_of: Callable[[QuerySet], Iterable[int]]) -> list[Callable[..., None]]:
     """Admin actions start/stop/restart/force-restart for a changelist of tenants or workers."""
 
-    def make(service: Service, verb: str, description: str) -> Callable[..., None]:
-        @admin.action(description=description)
+    def make(op: LifecycleOp) -> Callable[..., None]:
+        @admin.action(description=op.description, permissions=["change"])
         def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-            _run(modeladmin, request, tenant_id_of(queryset), service, verb)
+            run_lifecycle(modeladmin, request, tenant_id_of(queryset), op.verb)
 
-        action.__name__ = f"worker_{verb.replace('-', '_')}"
+        action.__name__ = op.action_name
         return action
 
-    return [
-        make(lifecycle.worker_start, "start", "Start the worker"),
-        make(lifecycle.worker_stop, "stop", "Stop the worker"),
-        make(lifecycle.worker_restart, "restart", "Restart the worker"),
-        make(lifecycle.worker_force_restart, "force-restart", "Force-restart the worker (kill, wipe runtime state)"),
-    ]
+    return [make(op) for op in OPERATIONS.values()]

@@ -59,6 +59,11 @@
 
     add(model) { this._byId.set(model.id._serialized, model); this.trigger('add', model); }
 
+    // History loaded from storage at boot: no 'add' event, as on the real page.
+    restore(model) { this._byId.set(model.id._serialized, model); }
+
+    getModelsArray() { return [...this._byId.values()]; }
+
     reset() { this._byId.clear(); }
   }
 
@@ -98,10 +103,10 @@
     return typeof widOrString === 'string' ? createWid(widOrString) : createWid(widOrString._serialized);
   }
 
-  function messageModel({ id, fromMe, remote, from, to, body, t, notifyName }) {
+  function messageModel({ id, fromMe, remote, from, to, body, t, notifyName, isNewMsg = true }) {
     const model = {
       id: { fromMe, remote, id, _serialized: `${fromMe}_${remote}_${id}` },
-      from, to, body, t, type: 'chat', isNewMsg: true, fromMe, notifyName,
+      from, to, body, t, type: 'chat', isNewMsg, fromMe, notifyName,
     };
     // Like the real models: a plain copy that survives page.evaluate's JSON.
     Object.defineProperty(model, 'serialize', { value: () => JSON.parse(JSON.stringify(model)) });
@@ -113,28 +118,72 @@
   // IndexedDB, as WhatsApp keeps its keys: a transaction is on disk once it completes, so a browser
   // killed right after linking still comes back linked (Chromium batches localStorage writes for a
   // minute or more). Reads come from a copy loaded before the page starts; writes go through.
+  // The message history ('msgs') lives there too: what the page received survives a restart, so a
+  // driver that died between the page taking a message and handling it can find it again.
   const DB_NAME = 'wawc';
   const DB_STORE = 'user';
+  const HISTORY_STORE = 'msgs';
+  const HISTORY_LIMIT = 1000;
   const cached = new Map();
+  const history = [];
   let db = null;
+
+  function readAll(store, each) {
+    return new Promise((resolve, reject) => {
+      const tx = db.transaction(store, 'readonly');
+      const cursor = tx.objectStore(store).openCursor();
+      cursor.onsuccess = () => {
+        const at = cursor.result;
+        if (at) { each(at.key, at.value); at.continue(); }
+      };
+      tx.oncomplete = () => resolve();
+      tx.onerror = () => reject(tx.error);
+    });
+  }
 
   function openStorage() {
     return new Promise((resolve, reject) => {
-      const request = indexedDB.open(DB_NAME, 1);
-      request.onupgradeneeded = () => request.result.createObjectStore(DB_STORE);
+      const request = indexedDB.open(DB_NAME, 2);
+      request.onupgradeneeded = () => {
+        for (const store of [DB_STORE, HISTORY_STORE]) {
+          if (!request.result.objectStoreNames.contains(store)) request.result.createObjectStore(store);
+        }
+      };
       request.onerror = () => reject(request.error);
       request.onsuccess = () => {
         db = request.result;
-        const tx = db.transaction(DB_STORE, 'readonly');
-        const cursor = tx.objectStore(DB_STORE).openCursor();
-        cursor.onsuccess = () => {
-          const at = cursor.result;
-          if (at) { cached.set(at.key, at.value); at.continue(); }
-        };
-        tx.oncomplete = () => resolve();
-        tx.onerror = () => reject(tx.error);
+        readAll(DB_STORE, (key, value) => cached.set(key, value))
+          .then(() => readAll(HISTORY_STORE, (_key, value) => history.push(value)))
+          .then(resolve, reject);
       };
     });
+  }
+
+  // Resolves once the message is on disk: only then is it acknowledged to the service.
+  function remember(model) {
+    return new Promise((resolve) => {
+      const tx = db.transaction(HISTORY_STORE, 'readwrite', { durability: 'strict' });
+      tx.objectStore(HISTORY_STORE).put(model.serialize(), model.id._serialized);
+      tx.oncomplete = () => resolve();
+      tx.onerror = () => resolve();
+    });
+  }
+
+  function restoreHistory() {
+    history.sort((a, b) => a.t - b.t);
+    const stale = history.splice(0, Math.max(0, history.length - HISTORY_LIMIT));
+    if (stale.length) {
+      const tx = db.transaction(HISTORY_STORE, 'readwrite');
+      for (const old of stale) tx.objectStore(HISTORY_STORE).delete(old.id._serialized);
+    }
+    for (const saved of history) {
+      Chat.findOrAdd(createWid(saved.id.remote));
+      Msg.restore(messageModel(Object.assign({}, saved, saved.id, { isNewMsg: false })));
+    }
+  }
+
+  function forgetHistory() {
+    db.transaction(HISTORY_STORE, 'readwrite').objectStore(HISTORY_STORE).clear();
   }
 
   function persist(key, value) {
@@ -222,6 +271,7 @@
     held.length = 0;
     Msg.reset();
     Chat.reset();
+    forgetHistory();
     setRef(null);
     Cmd.trigger('logout');
     setState('UNPAIRED');
@@ -241,7 +291,7 @@
     while (held.length && Msg.listenerCount('add')) {
       const { seq, model } = held.shift();
       Msg.add(model);
-      transmit({ type: 'ack', seq });
+      remember(model).then(() => transmit({ type: 'ack', seq }));
     }
   }
 
@@ -487,6 +537,7 @@
     if (phone !== null) {
       Conn.wid = createWid(phone);
       Conn.pushname = storage.get('WASecretBundle').pushname || '';
+      restoreHistory();
     }
     render();
     connect();

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.bot.conftest import (
+from tests.botkit import (
     Sim,
     chromium_of,
     decode_qr,

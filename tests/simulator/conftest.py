@@ -180,7 +180,7 @@ async def stored(page: Any, key: str) -> Any:
     """A value of the page's own storage (IndexedDB `wawc`/`user`), or None."""
     return await page.evaluate(
         """(key) => new Promise((resolve, reject) => {
-             const open = indexedDB.open('wawc', 1);
+             const open = indexedDB.open('wawc');
              open.onerror = () => reject(open.error);
              open.onsuccess = () => {
                const get = open.result.transaction('user').objectStore('user').get(key);

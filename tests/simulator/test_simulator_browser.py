@@ -191,6 +191,30 @@ def test_messages_posted_while_the_browser_is_closed_arrive_in_order_on_the_next
     run(scenario())
 
 
+def test_received_messages_are_kept_as_history_across_a_restart(simulator, tmp_path):
+    profile = tmp_path / "profile"
+
+    async def scenario():
+        async with fresh(simulator) as client:
+            async with chromium(profile) as browser:
+                page = await open_whatsapp(browser, simulator.url)
+                await link(page, client, PHONE)
+                for n in (1, 2):
+                    await client.ok("POST", f"/_sim/phones/{PHONE}/messages",
+                                    {"id": f"H{n}", "from": CUSTOMER, "body": f"#{n}"})
+                await wait_for(page, "window.recorded.messages.length === 2")
+                # Acknowledged (so no longer queued) only once on the page's disk.
+                await asyncio.sleep(0.5)
+            async with chromium(profile) as browser:
+                page = await open_whatsapp(browser, simulator.url)
+                await wait_for(page, "Socket.state === 'CONNECTED'")
+                history = await js(page, "Msg.getModelsArray().map(m => [m.id.id, m.body, m.isNewMsg, m.fromMe])")
+                assert history == [["H1", "#1", False, False], ["H2", "#2", False, False]]
+                assert (await recorded(page))["messages"] == [], "history is not announced as new"
+
+    run(scenario())
+
+
 def test_a_message_is_redelivered_after_a_reload_until_a_listener_takes_it(simulator, tmp_path):
     async def scenario():
         async with fresh(simulator) as client, chromium(tmp_path / "profile") as browser:

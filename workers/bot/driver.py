@@ -10,7 +10,8 @@ events, selectors and the scripts injected into it. What it relies on:
   the own number (`wid.user`);
   `WAWebRegistrationUtils` — the device keys that, with the ref, form the QR
   payload `ref,noiseKey,identityKey,advSecret`;
-  `WAWebCollections.Msg` — `add` events of incoming messages;
+  `WAWebCollections.Msg` — `add` events of incoming messages, and the
+  messages it already holds (`getModelsArray`) to catch up after a restart;
   `WAWebCmd.Cmd` — `logout` when the phone unlinks this device;
   `WAWebWidFactory`, `WAWebFindChatAction`, `WAWebSendTextMsgChatAction` — to
   find a chat and send text to it, with a message id we choose.
@@ -103,6 +104,19 @@ STATE_JS = """
 
 # The message id is ours: WhatsApp treats it as an idempotency key, so sending
 # the same id again (after a crash, say) does not deliver the text twice.
+# Messages WhatsApp Web already holds (its history, loaded after a restart): the
+# pipeline catches up on those it never logged, e.g. because the previous
+# process died between the page taking a message and handling it.
+HISTORY_JS = """
+(since) => window.require('WAWebCollections').Msg.getModelsArray()
+  .filter((m) => m && !m.fromMe && (m.t || 0) >= since)
+  .map((m) => ({
+    id: m.id && m.id.id, chat: (m.id && m.id.remote) || m.from, from: m.from, body: m.body || '',
+    t: m.t || null, name: m.notifyName || '', kind: m.type || 'chat',
+  }))
+  .sort((a, b) => (a.t || 0) - (b.t || 0))
+"""
+
 SEND_JS = """
 async (to, body, id) => {
   const wid = window.require('WAWebWidFactory').createWid(to);
@@ -180,6 +194,14 @@ class WhatsAppDriver:
         """WhatsApp's own view of the connection, read from inside the page."""
         raw = await self._evaluate(STATE_JS, timeout=timeout)
         return PageState(**raw)
+
+    async def recent_messages(self, since: float, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Incoming messages the page holds with a timestamp at or after `since` (unix seconds)."""
+        try:
+            return await self._evaluate(HISTORY_JS, since, timeout=timeout) or []
+        except (PageError, NetworkError, TimeoutError) as exc:
+            log.warning("could not read the message history", extra={"error": str(exc)})
+            return []
 
     async def send_text(self, to: str, body: str, *, message_id: str, timeout: float = 20.0) -> str | None:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,12 @@ def _load_templates(tenant_id: int) -> tuple[list[Template], str, int]:
     return [Template(**row) for row in rows], tenant.name, limit
 
 
+def _logged_incoming(tenant_id: int, message_ids: list[str]) -> set[str]:
+    return set(MessageLog.objects.filter(
+        tenant_id=tenant_id, direction=Direction.IN, message_id__in=message_ids
+    ).values_list("message_id", flat=True))
+
+
 def _pending(tenant_id: int) -> list[MessageLog]:
     return list(MessageLog.objects.filter(tenant_id=tenant_id, status__in=PENDING).order_by("created_at", "id"))
 
@@ -62,7 +69,7 @@ class MessagePipeline:
         self.queues: ChatQueues[MessageLog] = ChatQueues(
             self._answer, size=settings.CHAT_QUEUE_SIZE, idle_seconds=CHAT_IDLE_SECONDS
         )
-        self.limiter = RateLimiter(settings.REDIS_URL, self.tenant_id)
+        self.limiter = RateLimiter(settings.REDIS_URL, self.tenant_id, window_ms=settings.RATE_LIMIT_WINDOW_MS)
         self._outbox_lock = asyncio.Lock()
         self._in_flight: set[int] = set()
 
@@ -71,6 +78,7 @@ class MessagePipeline:
     async def on_ready(self) -> None:
         await self.reload_templates()
         await self.resume()
+        await self.catch_up()
 
     async def reload_templates(self) -> None:
         templates, self.tenant_name, self.rate_limit = await self.bot.db(_load_templates, self.tenant_id)
@@ -107,6 +115,18 @@ class MessagePipeline:
             asyncio.create_task(self.flush_outbox(), name="outbox")
         if pending:
             log.info("resumed pending messages", extra={"count": len(pending)})
+
+    async def catch_up(self) -> None:
+        """Handle messages WhatsApp shows in its history that the log has never seen."""
+        since = time.time() - settings.CATCH_UP_WINDOW_SECONDS
+        history = await self.bot.driver.recent_messages(since) if self.bot.driver is not None else []
+        ids = [m["id"] for m in history if m.get("id")]
+        known = await self.bot.db(_logged_incoming, self.tenant_id, ids) if ids else set()
+        missed = [m for m in history if m.get("id") and m["id"] not in known]
+        for message in missed:
+            await self.incoming(message)
+        if missed:
+            log.info("caught up on messages from WhatsApp's history", extra={"count": len(missed)})
 
     async def flush_outbox(self) -> None:
         """Send the texts queued through the send API, oldest first."""

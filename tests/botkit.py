@@ -1,4 +1,5 @@
-"""The bot against the simulator: real agents, workers, Chromium and the simulator process."""
+"""Fixtures and helpers for the bot against the simulator: real agents, workers, Chromium and
+the simulator process (a pytest plugin, loaded by tests/conftest.py)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,80 @@
+"""Reply templates: matching order, placeholders, and what may be saved."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowhq.errors import ValidationFailed
+from tenants.templates import CompiledTemplates, Template, regex_problem, render, validate_template
+
+
+def t(id: int, match: str, pattern: str = "", body: str = "", priority: int = 0) -> Template:
+    return Template(id=id, match=match, pattern=pattern, body=body or f"reply {id}", priority=priority)
+
+
+TEMPLATES = CompiledTemplates([
+    t(1, "default"),
+    t(2, "regex", r"order\s+#?(\d+)"),
+    t(3, "keyword", "hours, open"),
+    t(4, "exact", "Menu"),
+    t(5, "keyword", "hours", priority=5),
+])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("menu", 4),
+        ("  MENU  ", 4),
+        ("menu please", 1),
+        ("what are your hours?", 5),
+        ("are you open today", 3),
+        ("reopening soon?", 1),
+        ("where is order #42", 2),
+        ("ORDER 7", 2),
+        ("hello", 1),
+    ],
+)
+def test_exact_beats_keyword_beats_regex_beats_default(text, expected):
+    assert TEMPLATES.match(text).id == expected
+
+
+def test_no_default_means_no_match():
+    assert CompiledTemplates([t(1, "exact", "hi")]).match("hello") is None
+
+
+def test_a_slow_regex_that_slipped_in_is_skipped_at_match_time_not_hung_on():
+    templates = CompiledTemplates([t(1, "regex", r"(a+)+$"), t(2, "default")])
+    assert templates.match("a" * 5000 + "!").id == 2
+
+
+def test_placeholders_are_filled_and_unknown_ones_left_alone():
+    assert render("Hi {name} from {tenant} ({number}) {other}", name="Ann", number="49170", tenant="Café") == (
+        "Hi Ann from Café (49170) {other}")
+    assert render("Hi {name}", name="", number="49170", tenant="x") == "Hi 49170"
+    assert render("broken {", name="a", number="b", tenant="c") == "broken {"
+
+
+@pytest.mark.parametrize(
+    ("match", "pattern", "body", "field"),
+    [
+        ("regex", "(unclosed", "x", "pattern"),
+        ("regex", r"(a+)+$", "x", "pattern"),
+        ("regex", r"(\w+\s?)+$", "x", "pattern"),
+        ("keyword", "", "x", "pattern"),
+        ("exact", "   ", "x", "pattern"),
+        ("default", "", "", "body"),
+        ("default", "", "Hi {nmae}", "body"),
+        ("default", "", "Hi {", "body"),
+    ],
+)
+def test_bad_templates_are_refused_with_the_field_named(match, pattern, body, field):
+    with pytest.raises(ValidationFailed) as caught:
+        validate_template(match=match, pattern=pattern, body=body)
+    assert field in caught.value.details
+
+
+def test_good_templates_pass():
+    validate_template(match="regex", pattern=r"order\s+#?(\d+)", body="Thanks {name}")
+    validate_template(match="default", pattern="", body="Hi {name}, {{literal}} braces")
+    assert regex_problem(r"^\d{3}-\d{4}$") is None

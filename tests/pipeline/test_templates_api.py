@@ -1,0 +1,67 @@
+"""Templates and send through the control-plane API: validation is a clear 400, changes reach the bot."""
+
+from __future__ import annotations
+
+import json
+
+from tenants.models import ReplyTemplate
+
+
+def queued_commands(redis_client, tenant_id: int) -> list[str]:
+    """Task names waiting on the tenant's queue (kombu keeps a Redis list per queue)."""
+    return [json.loads(raw)["headers"]["task"] for raw in redis_client.lrange(f"tenant.{tenant_id}", 0, -1)]
+
+
+def test_templates_are_created_listed_changed_and_deleted(api, tenant, redis_client, django_capture_on_commit_callbacks):
+    url = f"/api/admin/tenants/{tenant.pk}/templates"
+    redis_client.delete(f"tenant.{tenant.pk}")
+    with django_capture_on_commit_callbacks(execute=True):
+        created = api.post(url, {"match": "regex", "pattern": r"order\s+(\d+)", "body": "Looking up {name}"},
+                           format="json")
+    assert created.status_code == 201
+    body = created.json()
+    assert {"id", "match", "pattern", "body", "priority", "enabled"} <= set(body)
+    assert api.get(url).json()["count"] == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        changed = api.patch(f"{url}/{body['id']}", {"enabled": False}, format="json")
+    assert changed.json()["enabled"] is False
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.delete(f"{url}/{body['id']}").status_code == 204
+    assert not ReplyTemplate.objects.exists()
+    assert queued_commands(redis_client, tenant.pk) == ["bot.reload_templates"] * 3, (
+        "every change reaches the running bot through its queue")
+
+
+def test_an_invalid_or_slow_regex_is_a_400_naming_the_field(api, tenant):
+    url = f"/api/admin/tenants/{tenant.pk}/templates"
+    for pattern in ("(unclosed", r"(a+)+$"):
+        response = api.post(url, {"match": "regex", "pattern": pattern, "body": "x"}, format="json")
+        assert response.status_code == 400
+        assert "pattern" in response.json()["error"]["details"]
+    response = api.post(url, {"match": "fuzzy", "pattern": "x", "body": "x"}, format="json")
+    assert response.status_code == 400
+    assert not ReplyTemplate.objects.exists()
+
+
+def test_a_patch_that_would_make_a_template_invalid_is_refused(api, tenant):
+    url = f"/api/admin/tenants/{tenant.pk}/templates"
+    template_id = api.post(url, {"match": "keyword", "pattern": "hi", "body": "hello"}, format="json").json()["id"]
+    response = api.patch(f"{url}/{template_id}", {"pattern": ""}, format="json")
+    assert response.status_code == 400
+    assert ReplyTemplate.objects.get(pk=template_id).pattern == "hi"
+
+
+def test_templates_of_another_tenant_are_not_found(api, make_tenant):
+    owner, other = make_tenant("A"), make_tenant("B")
+    template_id = api.post(f"/api/admin/tenants/{owner.pk}/templates",
+                           {"match": "default", "body": "x"}, format="json").json()["id"]
+    assert api.get(f"/api/admin/tenants/{other.pk}/templates/{template_id}").status_code == 404
+
+
+def test_send_validates_its_input(api, tenant):
+    url = f"/api/admin/tenants/{tenant.pk}/messages"
+    assert api.post(url, {"to": "abc", "body": "x"}, format="json").status_code == 400
+    assert api.post(url, {"to": "4917000000001"}, format="json").status_code == 400
+    assert api.post(url, {"to": "4917000000001", "body": "x", "extra": 1}, format="json").status_code == 400
+    assert api.post("/api/admin/tenants/999999/messages", {"to": "4917000000001", "body": "x"},
+                    format="json").status_code == 404

@@ -111,3 +111,39 @@ def test_tenant_and_session_transitions_go_through_their_machines(tenant):
     assert (session.state, session.phone) == (S.CONNECTED, "4915100000001")
     with pytest.raises(IllegalTransition):
         session_transition(tenant_id=tenant.pk, to=S.NEW)
+
+
+TENANT_LEGAL = {
+    (T.NEW, T.STARTING), (T.NEW, T.STOPPED),
+    (T.STARTING, T.RUNNING), (T.STARTING, T.STOPPED), (T.STARTING, T.ERROR),
+    (T.RUNNING, T.STARTING), (T.RUNNING, T.STOPPED), (T.RUNNING, T.ERROR),
+    (T.STOPPED, T.STARTING),
+    (T.ERROR, T.STARTING), (T.ERROR, T.STOPPED),
+}
+
+SESSION_LEGAL = {
+    (S.NEW, S.QR_READY), (S.NEW, S.CONNECTED), (S.NEW, S.DISCONNECTED), (S.NEW, S.LOGGED_OUT),
+    (S.QR_READY, S.CONNECTED), (S.QR_READY, S.QR_TIMEOUT), (S.QR_READY, S.DISCONNECTED),
+    (S.QR_READY, S.LOGGED_OUT), (S.QR_READY, S.NEW),
+    (S.CONNECTED, S.DISCONNECTED), (S.CONNECTED, S.LOGGED_OUT), (S.CONNECTED, S.QR_READY),
+    (S.DISCONNECTED, S.CONNECTED), (S.DISCONNECTED, S.QR_READY), (S.DISCONNECTED, S.LOGGED_OUT),
+    (S.LOGGED_OUT, S.QR_READY), (S.LOGGED_OUT, S.CONNECTED), (S.LOGGED_OUT, S.NEW),
+    (S.QR_TIMEOUT, S.QR_READY), (S.QR_TIMEOUT, S.CONNECTED), (S.QR_TIMEOUT, S.NEW),
+}
+
+
+@pytest.mark.parametrize(("source", "target"), list(itertools.permutations(T, 2)))
+def test_tenant_machine_allows_exactly_the_designed_moves(source, target):
+    assert TENANT_MACHINE.can(source, target) == ((source, target) in TENANT_LEGAL)
+
+
+@pytest.mark.parametrize(("source", "target"), list(itertools.permutations(S, 2)))
+def test_session_machine_allows_exactly_the_designed_moves(source, target):
+    assert SESSION_MACHINE.can(source, target) == ((source, target) in SESSION_LEGAL)
+
+
+def test_a_finished_message_never_moves_again():
+    from tenants.messages import MESSAGE_MACHINE, TERMINAL
+
+    for done in TERMINAL:
+        assert MESSAGE_MACHINE.targets(done) == frozenset()

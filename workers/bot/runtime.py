@@ -39,6 +39,7 @@ S = SessionState
 # Phases of the bot (its own view; the session state is the tenant-visible one).
 STARTING, QR, READY, RECONNECTING, IDLE, STOPPING = "starting", "qr", "ready", "reconnecting", "idle", "stopping"
 PAGE_CONNECT_TIMEOUT_S = 20.0
+SESSION_SEEN_EVERY_S = 60.0
 
 
 class BotRuntime(Runtime):
@@ -54,6 +55,7 @@ class BotRuntime(Runtime):
         self.driver: WhatsAppDriver | None = None
         self._reconnecting: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self._seen_due = 0.0
         self.pipeline = MessagePipeline(self)
         await self._open()
         self._consumer = asyncio.create_task(self._consume(), name="driver-events")
@@ -248,7 +250,11 @@ class BotRuntime(Runtime):
         return Health(ok=True, detail=self.phase, facts={"wa_state": state.socket})
 
     async def on_heartbeat(self, health: Health) -> None:
-        if self.phase == READY and health.facts.get("wa_state") == CONNECTED:
+        """Refresh the session's `last_seen_at` — at most once a minute, so that a heartbeat
+        costs one UPDATE (the lease) most of the time, however many tenants there are."""
+        now = time.monotonic()
+        if self.phase == READY and health.facts.get("wa_state") == CONNECTED and now >= self._seen_due:
+            self._seen_due = now + SESSION_SEEN_EVERY_S
             await self.db(
                 WhatsAppSession.objects.filter(tenant_id=self.ctx.tenant_id).update,
                 last_seen_at=timezone.now(), wa_state=CONNECTED,

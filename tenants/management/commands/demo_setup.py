@@ -24,7 +24,7 @@ FlowHQ demo is ready.
   Control API     http://127.0.0.1:8000/api/admin/tenants   (header: Authorization: Token {demo.token})
   API docs        http://127.0.0.1:8000/api/docs/
   Flower          http://127.0.0.1:{settings.FLOWER_PORT}/
-  Simulator       http://127.0.0.1:{port}/   (the phone side: scan QR codes, send messages)
+  Phone (simulator) http://127.0.0.1:{port}/_sim/   (scan the QR, send messages as a customer)
   Demo tenant     #{demo.tenant.pk} "{demo.tenant.name}", portal member {DEMO_MEMBER}
 """
         )

@@ -45,6 +45,10 @@ LIVE_REFRESH_MS = 3000
 TEMPLATE_FIELDS = ("match", "pattern", "body", "priority", "enabled")
 TENANT_FIELDS = ("name", "slug", "rate_limit_per_minute")
 
+admin.site.site_header = "FlowHQ operations"
+admin.site.site_title = "FlowHQ admin"
+admin.site.index_title = "Tenants, workers and fleet"
+
 # --- Display helpers, shared with workers/admin.py ------------------------------
 
 TONES = {
@@ -228,8 +232,9 @@ class MembershipFormSet(BaseInlineFormSet):
         super().clean()
         seen: set[str] = set()
         for form in self.forms:
-            email = (getattr(form, "cleaned_data", None) or {}).get("email", "")
-            if not email or form in self.deleted_forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            email = data.get("email", "")
+            if not email or data.get("DELETE"):
                 continue
             if email.casefold() in seen:
                 raise forms.ValidationError(f"{email} is listed twice.")
@@ -313,6 +318,17 @@ class StaleFilter(admin.SimpleListFilter):
         return queryset
 
 
+def titled(title: str, base: type[admin.FieldListFilter] = admin.ChoicesFieldListFilter) -> type[admin.FieldListFilter]:
+    """A field filter with its own title (several related fields are all called "status")."""
+
+    class Titled(base):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.title = title
+
+    return Titled
+
+
 class TenantForm(forms.ModelForm):
     class Meta:
         model = Tenant
@@ -332,7 +348,14 @@ class TenantAdmin(StyledAdmin):
         "id", "name", "status_badge", "session_state", "worker_state", "heartbeat", "worker_host", "created_at",
     ]
     list_display_links = ["id", "name"]
-    list_filter = ["status", "session__state", "worker__status", "worker__desired_state", StaleFilter, "worker__host"]
+    list_filter = [
+        "status",
+        ("session__state", titled("session")),
+        ("worker__status", titled("worker")),
+        ("worker__desired_state", titled("worker wanted")),
+        StaleFilter,
+        ("worker__host", titled("host", admin.AllValuesFieldListFilter)),
+    ]
     search_fields = ["=id", "name", "slug", "members__email", "session__phone", "worker__host"]
     list_select_related = ["session", "worker"]
     list_per_page = 50
@@ -399,6 +422,11 @@ class TenantAdmin(StyledAdmin):
             self.message_user(request, exc.message, messages.ERROR)
             return HttpResponseRedirect(reverse("admin:tenants_tenant_change", args=[object_id]))
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[list, dict, set, list]:
+        # The session, worker and logs are read-only on their own pages, but they go with their tenant.
+        deleted, counts, _, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # one at a time: each must be stopped first
@@ -434,9 +462,7 @@ class TenantAdmin(StyledAdmin):
         tenant = self._tenant_or_404(request, object_id)
         if not self.has_view_permission(request, tenant):
             raise PermissionDenied
-        response = TemplateResponse(request, "admin/tenants/tenant/live.html", live_context(tenant.pk))
-        response["Cache-Control"] = "no-store"
-        return response
+        return TemplateResponse(request, "admin/tenants/tenant/live.html", live_context(tenant.pk))
 
     def lifecycle_view(self, request: HttpRequest, object_id: str, verb: str) -> HttpResponse:
         """A lifecycle button of the tenant page (POST, CSRF-protected by admin_view)."""
@@ -522,7 +548,8 @@ class ReplyTemplateAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: ReplyTemplate, form: forms.ModelForm, change: bool) -> None:
         if change:
             changes = {name: form.cleaned_data[name] for name in form.changed_data if name in TEMPLATE_FIELDS}
-            services.template_update(template=obj, **changes)
+            if changes:
+                services.template_update(template=obj, **changes)
         else:
             created = services.template_create(
                 tenant=form.cleaned_data["tenant"], **{name: form.cleaned_data[name] for name in TEMPLATE_FIELDS}

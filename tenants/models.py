@@ -114,6 +114,9 @@ class WhatsAppSession(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name = "WhatsApp session"
+
     def __str__(self) -> str:
         return f"session of {self.tenant_id} [{self.state}]"
 

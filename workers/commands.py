@@ -22,7 +22,16 @@ def tenant_queue(tenant_id: int) -> str:
 
 
 def _send_on_commit(task_name: str, tenant_id: int) -> None:
+    """Send once the transaction commits — and only once per transaction, however many
+    changes in it asked (an admin page saving ten templates reloads the bot once)."""
     from flowhq.celery import app
+
+    key = (task_name, tenant_id)
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(
+        getattr(callback, "command", None) == key for _, callback, _ in connection.run_on_commit
+    ):
+        return
 
     def send() -> None:
         try:
@@ -31,6 +40,7 @@ def _send_on_commit(task_name: str, tenant_id: int) -> None:
             log.warning("could not reach the tenant's worker", extra={"tenant": tenant_id, "task": task_name,
                                                                       "error": str(exc)})
 
+    send.command = key  # type: ignore[attr-defined]
     transaction.on_commit(send)
 
 

@@ -54,6 +54,8 @@ class WorkerProcess(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "worker process"
+        verbose_name_plural = "worker processes"
         indexes = [
             models.Index(
                 fields=["stale_after"],

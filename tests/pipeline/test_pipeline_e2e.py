@@ -58,7 +58,9 @@ def test_200_messages_with_duplicates_and_kills_get_exactly_one_reply_each_in_or
         ], f"replies in chat {chat} out of order"
     incoming = MessageLog.objects.filter(tenant=tenant, direction=Direction.IN)
     assert incoming.count() == 200
-    assert set(incoming.values_list("status", flat=True)) == {MessageStatus.REPLIED}
+    wait_for(lambda: set(incoming.values_list("status", flat=True)) == {MessageStatus.REPLIED}, 10,
+             what="every message logged as replied")
+    assert MessageLog.objects.filter(tenant=tenant, direction=Direction.OUT).count() == 200
     assert MessageLog.objects.filter(tenant=tenant, direction=Direction.OUT, status=MessageStatus.SENT).count() == 200
 
 
@@ -80,8 +82,8 @@ def test_the_rate_limit_holds_over_a_burst_and_nothing_is_dropped(bot_fleet, sim
     assert len(sent) == 3 * limit
     for first, later in zip(sent, sent[limit:], strict=False):
         assert (later - first).total_seconds() * 1000 >= window_ms - 50, "more than the limit within one window"
-    assert set(MessageLog.objects.filter(tenant=tenant, direction=Direction.IN).values_list("status", flat=True)) == {
-        MessageStatus.REPLIED}
+    wait_for(lambda: set(MessageLog.objects.filter(tenant=tenant, direction=Direction.IN).values_list(
+        "status", flat=True)) == {MessageStatus.REPLIED}, 10, what="every message logged as replied")
 
 
 def test_a_template_edited_through_the_api_changes_the_next_reply_without_a_restart(bot_fleet, sim: Sim, tenant, api):

@@ -12,24 +12,33 @@ def queued_commands(redis_client, tenant_id: int) -> list[str]:
     return [json.loads(raw)["headers"]["task"] for raw in redis_client.lrange(f"tenant.{tenant_id}", 0, -1)]
 
 
-def test_templates_are_created_listed_changed_and_deleted(api, tenant, redis_client, django_capture_on_commit_callbacks):
+def test_templates_are_created_listed_changed_and_deleted(api, tenant, redis_client, transactional_db):
     url = f"/api/admin/tenants/{tenant.pk}/templates"
     redis_client.delete(f"tenant.{tenant.pk}")
-    with django_capture_on_commit_callbacks(execute=True):
-        created = api.post(url, {"match": "regex", "pattern": r"order\s+(\d+)", "body": "Looking up {name}"},
-                           format="json")
+    created = api.post(url, {"match": "regex", "pattern": r"order\s+(\d+)", "body": "Looking up {name}"},
+                       format="json")
     assert created.status_code == 201
     body = created.json()
     assert {"id", "match", "pattern", "body", "priority", "enabled"} <= set(body)
     assert api.get(url).json()["count"] == 1
-    with django_capture_on_commit_callbacks(execute=True):
-        changed = api.patch(f"{url}/{body['id']}", {"enabled": False}, format="json")
+    changed = api.patch(f"{url}/{body['id']}", {"enabled": False}, format="json")
     assert changed.json()["enabled"] is False
-    with django_capture_on_commit_callbacks(execute=True):
-        assert api.delete(f"{url}/{body['id']}").status_code == 204
+    assert api.delete(f"{url}/{body['id']}").status_code == 204
     assert not ReplyTemplate.objects.exists()
     assert queued_commands(redis_client, tenant.pk) == ["bot.reload_templates"] * 3, (
         "every change reaches the running bot through its queue")
+
+
+def test_changes_in_one_transaction_reload_the_bot_once(tenant, redis_client, transactional_db):
+    from django.db import transaction
+
+    from tenants import services
+
+    redis_client.delete(f"tenant.{tenant.pk}")
+    with transaction.atomic():
+        for n in range(5):
+            services.template_create(tenant=tenant, match="keyword", pattern=f"word{n}", body="x")
+    assert queued_commands(redis_client, tenant.pk) == ["bot.reload_templates"]
 
 
 def test_an_invalid_or_slow_regex_is_a_400_naming_the_field(api, tenant):

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 M = MessageStatus
 SEND_ATTEMPTS = 3
 CHAT_IDLE_SECONDS = 60.0
+RESCUE_EVERY_S = 30.0
 
 
 def _load_templates(tenant_id: int) -> tuple[list[Template], str, int]:
@@ -72,6 +73,7 @@ class MessagePipeline:
         self.limiter = RateLimiter(settings.REDIS_URL, self.tenant_id, window_ms=settings.RATE_LIMIT_WINDOW_MS)
         self._outbox_lock = asyncio.Lock()
         self._in_flight: set[int] = set()
+        self._rescuer: asyncio.Task[None] | None = None
 
     # --- entry points -----------------------------------------------------------
 
@@ -79,6 +81,19 @@ class MessagePipeline:
         await self.reload_templates()
         await self.resume()
         await self.catch_up()
+        if self._rescuer is None:
+            self._rescuer = asyncio.create_task(self._rescue_periodically(), name="rescue-pending")
+
+    async def _rescue_periodically(self) -> None:
+        """A message whose handling failed (the database blinked, say) is not left behind:
+        whatever is still pending and not being handled is queued again."""
+        while True:
+            await asyncio.sleep(RESCUE_EVERY_S)
+            if self.bot.connected.is_set():
+                try:
+                    await self.resume()
+                except Exception:
+                    log.exception("could not rescue pending messages")
 
     async def reload_templates(self) -> None:
         templates, self.tenant_name, self.rate_limit = await self.bot.db(_load_templates, self.tenant_id)
@@ -104,13 +119,11 @@ class MessagePipeline:
 
     async def resume(self) -> None:
         """Pick up what an earlier process (or this one, before a disconnect) left pending."""
-        pending = await self.bot.db(_pending, self.tenant_id)
-        for row in pending:
-            if row.pk in self._in_flight:
-                continue
-            if row.direction == Direction.IN:
-                self.recent.seen(row.message_id)
-                await self._enqueue(row)
+        pending = [row for row in await self.bot.db(_pending, self.tenant_id) if row.pk not in self._in_flight]
+        incoming = [row for row in pending if row.direction == Direction.IN]
+        for row in incoming:
+            self.recent.seen(row.message_id)
+            await self._enqueue(row)
         if any(row.direction == Direction.OUT and not row.in_reply_to for row in pending):
             asyncio.create_task(self.flush_outbox(), name="outbox")
         if pending:
@@ -136,6 +149,8 @@ class MessagePipeline:
                     await self._deliver(row, reply_to=None)
 
     async def stop(self) -> None:
+        if self._rescuer is not None:
+            self._rescuer.cancel()
         await self.queues.stop(grace=5.0)
         await self.limiter.close()
 

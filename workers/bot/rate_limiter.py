@@ -11,10 +11,15 @@ dropped.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
 
 WINDOW_MS = 60_000
 
@@ -39,7 +44,7 @@ def rate_key(tenant_id: int) -> str:
 
 class RateLimiter:
     def __init__(self, redis_url: str, tenant_id: int, *, window_ms: int = WINDOW_MS) -> None:
-        self._redis = aioredis.Redis.from_url(redis_url)
+        self._redis = aioredis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
         self._acquire = self._redis.register_script(ACQUIRE)
         self.key = rate_key(tenant_id)
         self.window_ms = window_ms
@@ -49,11 +54,23 @@ class RateLimiter:
         return int(await self._acquire(keys=[self.key], args=[limit, self.window_ms, uuid.uuid4().hex]))
 
     async def acquire(self, limit: int, on_wait: Callable[[int], Awaitable[None]] | None = None) -> int:
-        """Wait until a send is allowed; returns the milliseconds waited."""
+        """Wait until a send is allowed; returns the milliseconds waited.
+
+        While Redis is unreachable the send waits too (the budget cannot be
+        checked, and sending unchecked could get the number banned).
+        """
         waited = 0
         notified = False
+        outage = 0
         while True:
-            wait_ms = await self.try_acquire(limit)
+            try:
+                wait_ms = await self.try_acquire(limit)
+                outage = 0
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                outage += 1
+                if outage == 1:
+                    log.warning("rate limiter unreachable; sends wait for Redis", extra={"error": str(exc)})
+                wait_ms = min(10_000, 500 * outage)
             if wait_ms == 0:
                 return waited
             if on_wait is not None and not notified:

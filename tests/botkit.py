@@ -15,7 +15,7 @@ from PIL import Image
 from pyzbar.pyzbar import decode
 
 from tenants.models import WhatsAppSession
-from tests.harness import Fleet, SimulatorProcess, wait_for
+from tests.harness import Fleet, SimulatorProcess, ours, wait_for
 from workers import lifecycle
 from workers.models import FleetHost, WorkerProcess
 
@@ -110,13 +110,11 @@ def link(tenant_id: int, sim: Sim, phone: str) -> WhatsAppSession:
 
 
 def chromium_of(tenant_id: int) -> list[int]:
-    """Live Chromium processes started by the tenant's worker (they inherit TENANT_ID)."""
+    """Live Chromium processes started by the tenant's worker (they inherit its environment)."""
     found = []
-    for proc in psutil.process_iter(["pid", "name", "status"]):
-        if proc.info["status"] == psutil.STATUS_ZOMBIE or "chrom" not in (proc.info["name"] or ""):
-            continue
+    for proc in ours(tenant_id):
         try:
-            if proc.environ().get("TENANT_ID") == str(tenant_id):
+            if "chrom" in proc.name():
                 found.append(proc.pid)
         except psutil.Error:
             continue

@@ -81,24 +81,32 @@ def child_env(**overrides: str) -> dict[str, str]:
     }
 
 
-def tenant_processes(tenant_id: int | None = None, host: str | None = None) -> list[psutil.Process]:
-    """Live tenant worker processes (group leaders), by tenant and/or host."""
-    found = []
+def ours(tenant_id: int | None = None, *, leaders_only: bool = False) -> list[psutil.Process]:
+    """Live processes started for this test run (their DATABASE_URL is the test database),
+    optionally only those of one tenant (workers and the Chromium they started) or only
+    the workers themselves (process-group leaders). Other runs on the machine do not count."""
+    database, found = database_url_for_children(), []
     for proc in psutil.process_iter(["pid", "status"]):
         if proc.info["status"] == psutil.STATUS_ZOMBIE:
             continue
         try:
             env = proc.environ()
-            if env.get("FLOWHQ_ROLE") != "tenant" or os.getpgid(proc.pid) != proc.pid:
-                continue
+            leader = os.getpgid(proc.pid) == proc.pid
         except (psutil.Error, ProcessLookupError, OSError):
+            continue
+        if env.get("DATABASE_URL") != database or env.get("FLOWHQ_ROLE") != "tenant":
             continue
         if tenant_id is not None and env.get("TENANT_ID") != str(tenant_id):
             continue
-        if host is not None and env.get("FLOWHQ_HOST") != host:
+        if leaders_only and not leader:
             continue
         found.append(proc)
     return found
+
+
+def tenant_processes(tenant_id: int | None = None) -> list[psutil.Process]:
+    """Live tenant worker processes of this test run."""
+    return ours(tenant_id, leaders_only=True)
 
 
 def processes_of_hosts(hosts: set[str]) -> list[psutil.Process]:

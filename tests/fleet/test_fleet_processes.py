@@ -10,12 +10,13 @@ import threading
 import time
 from datetime import datetime
 
+import psutil
 import pytest
 import requests
 from django.contrib.auth import get_user_model
 
 from flowhq.celery import app
-from tests.harness import Fleet, tenant_processes, wait_for
+from tests.harness import Fleet, ours, tenant_processes, wait_for
 from workers import lifecycle
 from workers.models import FleetHost, WorkerProcess, WorkerTransition
 from workers.states import DesiredState, WorkerStatus
@@ -51,16 +52,7 @@ def pids(tenant_id: int) -> list[int]:
 
 def tree(tenant_id: int) -> list[int]:
     """Every live process of the tenant: the worker and whatever it started."""
-    found = []
-    for proc in __import__("psutil").process_iter(["pid", "status"]):
-        if proc.info["status"] == "zombie":
-            continue
-        try:
-            if proc.environ().get("TENANT_ID") == str(tenant_id):
-                found.append(proc.pid)
-        except Exception:
-            continue
-    return found
+    return [p.pid for p in ours(tenant_id)]
 
 
 def reasons(tenant_id: int) -> list[str]:
@@ -69,7 +61,7 @@ def reasons(tenant_id: int) -> list[str]:
 
 def test_a_started_tenant_gets_a_node_that_answers_and_consumes_only_its_queue(fleet: Fleet, tenant):
     host = fleet.new_host()
-    fleet.agent(host)
+    agent = fleet.agent(host)
     wait_host(host)
     lifecycle.worker_start(tenant_id=tenant.pk)
     running = wait_running(tenant.pk)
@@ -85,6 +77,8 @@ def test_a_started_tenant_gets_a_node_that_answers_and_consumes_only_its_queue(f
     assert stopped.pid is None
     assert tree(tenant.pk) == []
     assert app.control.ping(destination=[node], timeout=1) == []
+    idle = psutil.Process(agent.popen.pid).cpu_percent(interval=2)
+    assert idle < 30, f"an idle agent must not spin ({idle}% CPU)"
 
 
 def test_a_killed_worker_is_restarted_by_its_agent(fleet: Fleet, tenant):

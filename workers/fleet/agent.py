@@ -142,6 +142,8 @@ class FleetAgent:
                 self._guarded(self._heartbeat)
             self._enforce_kill_deadlines(now)
             due = {t for t, when in self._not_before.items() if when <= now}
+            for tenant_id in due:
+                del self._not_before[tenant_id]
             with self._nudge_lock:
                 nudged, self._nudged = self._nudged, set()
             if now >= next_reconcile:
@@ -225,7 +227,7 @@ class FleetAgent:
                 self._reconcile_one(tenant_id, by_tenant.get(tenant_id))
             except (_Changed, IllegalTransition) as exc:
                 log.info("worker changed while reconciling; will look again", extra={"tenant": tenant_id, "why": str(exc)})
-                self._not_before[tenant_id] = time.monotonic()
+                self._not_before[tenant_id] = time.monotonic() + 0.2
 
     def _wanted_here(self, row: WorkerProcess | None) -> bool:
         return row is not None and row.host == self.host and row.desired_state == DesiredState.RUNNING
@@ -249,8 +251,7 @@ class FleetAgent:
         if row.consecutive_failures >= settings.WORKER_MAX_CONSECUTIVE_CRASHES:
             return
         if self._not_before.get(tenant_id, 0.0) > time.monotonic():
-            return
-        self._not_before.pop(tenant_id, None)
+            return  # backing off after a crash; the loop wakes us when it is time
         if row.status == W.RUNNING or (row.status == W.STARTING and row.pid):
             self._process_gone(row)
             return

@@ -45,7 +45,7 @@ def outbox(sim_url: str, phone: str) -> list[dict]:
 
 
 async def bare_chromium(sim_url: str, profile: Path, messages: int) -> tuple[float, float]:
-    """The floor: Chromium alone on the same page, linked, before and after the same messages."""
+    """The floor: the same Chromium, flags and page, linked, before and after the same messages."""
     import requests
     from pyppeteer import launch
 
@@ -119,6 +119,9 @@ def main() -> None:
             wait_for(lambda: len(outbox(sim_url, PHONE)) >= args.messages, 600, interval=0.5)
             time.sleep(3)
             busy = tree_pss_mb(pid)
+            # Measured alone: PSS splits shared pages between processes that map them.
+            lifecycle.worker_stop(tenant_id=tenant.pk)
+            wait_for(lambda: WorkerProcess.objects.get(tenant=tenant).status == "STOPPED", 60)
             bare_idle, bare_busy = asyncio.run(bare_chromium(sim_url, tmp / "bare", args.messages))
         finally:
             stop(agent, timeout=60)

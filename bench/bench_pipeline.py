@@ -55,8 +55,10 @@ def main() -> None:
         tmp = Path(tmp_dir)
         sim = start([sys.executable, "-m", "simulator", "--port", "8187"], tmp / "sim.log")
         sim_url = "http://127.0.0.1:8187/"
+        # A burst into one chat must fit its queue (CHAT_QUEUE_SIZE): overflow is dropped by design.
         use_throwaway_resources("pipeline", BOT_RUNTIME="whatsapp", WHATSAPP_WEB_URL=sim_url,
-                                SESSIONS_PATH=str(tmp / "sessions"), HEARTBEAT_INTERVAL_MS="5000")
+                                SESSIONS_PATH=str(tmp / "sessions"), HEARTBEAT_INTERVAL_MS="5000",
+                                CHAT_QUEUE_SIZE=str(max(50, args.messages)))
         from tenants import services
         from tenants.models import WhatsAppSession
         from tests.botkit import decode_qr

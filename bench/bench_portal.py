@@ -1,15 +1,12 @@
 """Throughput and latency of `GET /api/portal/tenant/current/status` under gunicorn.
 
-Creates its own PostgreSQL database (dropped at the end), migrates it, creates
+Creates its own PostgreSQL database (bench/common.py; dropped at the end),
 a tenant with a portal member, starts gunicorn (flowhq.wsgi, 2 workers x 4
 threads, like the Procfile) on a free loopback port, and drives it for a fixed
 time with an asyncio/aiohttp client at a fixed concurrency. Prints requests/s,
 p50, p99 and the error count.
 
     .venv/bin/python bench/bench_portal.py [--seconds 10] [--concurrency 16]
-
-Environment: BENCH_POSTGRES_URL [postgres://postgres@127.0.0.1:5432/postgres],
-the server's maintenance database, used to create and drop the bench database.
 """
 
 from __future__ import annotations
@@ -19,50 +16,22 @@ import asyncio
 import os
 import secrets
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
-import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, free_port, percentile, use_throwaway_resources
+
 PYTHON = sys.executable
-DB_NAME = "flowhq_bench_portal"
 EMAIL = "owner@bench.example"
 PATH = "/api/portal/tenant/current/status"
-
-SETUP = f"""
-from tenants import services
-tenant = services.tenant_create(name="Bench Co")
-services.membership_add(tenant=tenant, email={EMAIL!r})
-"""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def bench_database(admin_url: str) -> Iterator[str]:
-    """A fresh database for this run; dropped afterwards, whatever happens."""
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    parts = urlsplit(admin_url)
-    try:
-        yield urlunsplit(parts._replace(path=f"/{DB_NAME}"))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
 
 @contextmanager
@@ -134,10 +103,6 @@ async def load(
     return latencies, errors, seconds
 
 
-def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10)
@@ -146,29 +111,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
 
-    admin_url = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     key = secrets.token_urlsafe(32)
-    with bench_database(admin_url) as database_url:
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": secrets.token_urlsafe(50),
-            "PORTAL_INTERNAL_KEY": key,
-            "DEBUG": "0",
-            "SECURE_SSL_REDIRECT": "0",
-            "FLOWHQ_DOTENV": "0",
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONWARNINGS": "ignore:No directory at",
-        }
-        subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-        subprocess.run([PYTHON, "manage.py", "shell", "-v", "0", "-c", SETUP], cwd=ROOT, env=env, check=True)
-        port = free_port()
-        with gunicorn(env, port, args.workers, args.threads) as base:
-            headers = {"X-Portal-Key": key, "X-User-Email": EMAIL}
-            latencies, errors, seconds = asyncio.run(
-                load(f"{base}{PATH}", headers, args.seconds, args.concurrency, warmup=1.0)
-            )
+    use_throwaway_resources("portal", PORTAL_INTERNAL_KEY=key, ALLOWED_HOSTS="127.0.0.1",
+                            PYTHONWARNINGS="ignore:No directory at")
+    from tenants import services
+
+    services.membership_add(tenant=services.tenant_create(name="Bench Co"), email=EMAIL)
+    with gunicorn(dict(os.environ), free_port(), args.workers, args.threads) as base:
+        headers = {"X-Portal-Key": key, "X-User-Email": EMAIL}
+        latencies, errors, seconds = asyncio.run(
+            load(f"{base}{PATH}", headers, args.seconds, args.concurrency, warmup=1.0)
+        )
 
     if not latencies:
         raise SystemExit("no request completed")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -58,6 +59,12 @@ def use_throwaway_resources(name: str, redis_db: int = 11, **env: str) -> dict[s
 
     redis.Redis.from_url(overrides["REDIS_URL"]).flushdb()
     return overrides
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def start(argv: list[str], log: Path, **env: str) -> subprocess.Popen[bytes]:

@@ -12,14 +12,13 @@ and worker per tenant, no deleting a running tenant).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Now
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
@@ -29,6 +28,18 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from flowhq.admin_display import (
+    ReadOnly,
+    ReadOnlyAdmin,
+    StyledAdmin,
+    adopt,
+    age,
+    badge,
+    heartbeat_age,
+    latest_formset,
+    session_badge,
+    worker_badge,
+)
 from flowhq.errors import FlowHQError, ValidationFailed
 from tenants import services
 from tenants.models import MessageLog, PortalMembership, ReplyTemplate, SetupRequest, Tenant, WhatsAppSession
@@ -48,107 +59,6 @@ TENANT_FIELDS = ("name", "slug", "rate_limit_per_minute")
 admin.site.site_header = "FlowHQ operations"
 admin.site.site_title = "FlowHQ admin"
 admin.site.index_title = "Tenants, workers and fleet"
-
-# --- Display helpers, shared with workers/admin.py ------------------------------
-
-TONES = {
-    "NEW": "grey", "STOPPED": "grey", "STARTING": "amber", "STOPPING": "amber", "RUNNING": "green",
-    "ERROR": "red", "QR_READY": "blue", "CONNECTED": "green", "DISCONNECTED": "amber",
-    "LOGGED_OUT": "red", "QR_TIMEOUT": "red", "LIVE": "green", "STALE": "red",
-}
-
-
-def badge(value: str, label: str = "", title: str = "") -> SafeString:
-    """A coloured status pill; `title` becomes its tooltip."""
-    return format_html(
-        '<span class="fhq-badge fhq-{}" title="{}">{}</span>', TONES.get(value, "grey"), title, label or value
-    )
-
-
-def age(moment: datetime | None, now: datetime | None = None) -> str:
-    """'3s ago', '5 min ago', '2 h ago', '4 d ago', or '-' for never."""
-    if moment is None:
-        return "-"
-    seconds = max(0.0, ((now or timezone.now()) - moment).total_seconds())
-    if seconds < 90:
-        return f"{seconds:.0f}s ago"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min ago"
-    if seconds < 36 * 3600:
-        return f"{seconds / 3600:.0f} h ago"
-    return f"{seconds / 86400:.0f} d ago"
-
-
-def heartbeat_age(worker: WorkerProcess | None) -> SafeString:
-    """The heartbeat's age, in red once a live worker has missed its deadline."""
-    if worker is None:
-        return format_html("-")
-    now = timezone.now()
-    stale = worker.status in LIVE_STATUSES and worker.stale_after is not None and worker.stale_after < now
-    if stale:
-        return format_html(
-            '<span class="fhq-stale" title="stale since {}">{}</span>', age(worker.stale_after, now),
-            age(worker.heartbeat_at, now),
-        )
-    return format_html("{}", age(worker.heartbeat_at, now))
-
-
-def worker_badge(worker: WorkerProcess | None) -> SafeString:
-    """Status and pid, the desired state when it differs, the last error as tooltip."""
-    if worker is None:
-        return format_html("-")
-    label = f"{worker.status} · pid {worker.pid}" if worker.pid else worker.status
-    pill = badge(worker.status, label, worker.last_error)
-    if worker.desired_state != worker.status:
-        return format_html('{} <small class="fhq-quiet">→ {}</small>', pill, worker.desired_state)
-    return pill
-
-
-def session_badge(session: WhatsAppSession | None) -> SafeString:
-    if session is None:
-        return format_html("-")
-    return badge(session.state, session.get_state_display(), session.last_error)
-
-
-def latest_formset(limit: int) -> type[BaseInlineFormSet]:
-    """An inline formset showing only the newest `limit` rows (by the model's ordering)."""
-
-    class Latest(BaseInlineFormSet):
-        def get_queryset(self) -> QuerySet:
-            if not hasattr(self, "_latest"):
-                self._latest = super().get_queryset()[:limit]
-            return self._latest
-
-    return Latest
-
-
-def adopt(target: Model, saved: Model) -> None:
-    """Make the admin's unsaved `target` the row a service created, so the admin logs and redirects to it."""
-    for field in saved._meta.concrete_fields:
-        setattr(target, field.attname, getattr(saved, field.attname))
-    target._state.adding = False
-    target._state.db = saved._state.db
-
-
-class StyledAdmin(admin.ModelAdmin):
-    """Loads the badges' stylesheet on the changelist and change pages."""
-
-    class Media:
-        css = {"all": ["tenants/admin.css"]}
-
-
-class ReadOnlyAdmin(StyledAdmin):
-    """Records written by the system: operators look, never edit."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
 
 # --- Reply templates: the API's rules, in forms -----------------------------------
 
@@ -274,7 +184,7 @@ class MembershipInline(admin.TabularInline):
 # --- Latest messages, read-only ------------------------------------------------------
 
 
-class MessageLogInline(admin.TabularInline):
+class MessageLogInline(ReadOnly, admin.TabularInline):
     model = MessageLog
     formset = latest_formset(LATEST_MESSAGES)
     fields = ["created_at", "direction", "chat", "short_body", "status", "latency_ms", "error"]
@@ -288,15 +198,6 @@ class MessageLogInline(admin.TabularInline):
     @admin.display(description="body")
     def short_body(self, log: MessageLog) -> str:
         return log.body[:80]
-
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
 
 # --- Tenants -------------------------------------------------------------------------

@@ -8,12 +8,21 @@ actions. A fleet host's capacity and draining flag are the operator's knobs.
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import BooleanField, ExpressionWrapper, Model, Q, QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.db.models.functions import Now
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
-from tenants.admin import ReadOnlyAdmin, StyledAdmin, age, badge, heartbeat_age, latest_formset, worker_badge
+from flowhq.admin_display import (
+    ReadOnly,
+    ReadOnlyAdmin,
+    StyledAdmin,
+    age,
+    badge,
+    heartbeat_age,
+    latest_formset,
+    worker_badge,
+)
 from workers.admin_actions import lifecycle_actions
 from workers.models import FleetHost, WorkerProcess, WorkerTransition
 from workers.placement import hosts_with_load
@@ -21,7 +30,7 @@ from workers.placement import hosts_with_load
 LATEST_TRANSITIONS = 50
 
 
-class TransitionInline(admin.TabularInline):
+class TransitionInline(ReadOnly, admin.TabularInline):
     model = WorkerTransition
     formset = latest_formset(LATEST_TRANSITIONS)
     extra = 0
@@ -30,12 +39,6 @@ class TransitionInline(admin.TabularInline):
     fields = ["created_at", "from_status", "to_status", "reason", "host", "epoch"]
     readonly_fields = fields
     verbose_name_plural = f"latest {LATEST_TRANSITIONS} transitions"
-
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
 
 @admin.register(WorkerProcess)

@@ -12,6 +12,7 @@ and worker per tenant, no deleting a running tenant).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -499,30 +500,21 @@ class SetupRequestAdmin(admin.ModelAdmin):
 
     @admin.action(description="Approve: create the tenant and make the user its member")
     def approve(self, request: HttpRequest, queryset: QuerySet[SetupRequest]) -> None:
-        for setup_request in queryset.order_by("id"):
-            try:
-                decided = services.setup_request_approve(
-                    request_id=setup_request.pk, decided_by=request.user.get_username()
-                )
-            except FlowHQError as exc:
-                self.message_user(request, f"{setup_request}: {exc.message}", messages.ERROR)
-            else:
-                self.message_user(
-                    request,
-                    f"Approved {decided.business_name} <{decided.email}>: tenant {decided.tenant}.",
-                    messages.SUCCESS,
-                )
+        self._decide(request, queryset, services.setup_request_approve,
+                     lambda done: f"Approved {done.business_name} <{done.email}>: tenant {done.tenant}.")
 
     @admin.action(description="Reject")
     def reject(self, request: HttpRequest, queryset: QuerySet[SetupRequest]) -> None:
+        self._decide(request, queryset, services.setup_request_reject,
+                     lambda done: f"Rejected {done.business_name} <{done.email}>.")
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet[SetupRequest],
+                service: Callable[..., SetupRequest], report: Callable[[SetupRequest], str]) -> None:
+        """One decision per request, each reported; a request already decided is a message, not an error."""
         for setup_request in queryset.order_by("id"):
             try:
-                decided = services.setup_request_reject(
-                    request_id=setup_request.pk, decided_by=request.user.get_username()
-                )
+                decided = service(request_id=setup_request.pk, decided_by=request.user.get_username())
             except FlowHQError as exc:
                 self.message_user(request, f"{setup_request}: {exc.message}", messages.ERROR)
             else:
-                self.message_user(
-                    request, f"Rejected {decided.business_name} <{decided.email}>.", messages.SUCCESS
-                )
+                self.message_user(request, report(decided), messages.SUCCESS)

@@ -6,7 +6,8 @@ from django.db.models import QuerySet
 from django.db.models.functions import Lower
 
 from flowhq.errors import NotFound
-from tenants.models import MessageLog, PortalMembership, ReplyTemplate, SetupRequest, Tenant
+from tenants.messages import PENDING
+from tenants.models import Direction, MessageLog, PortalMembership, ReplyTemplate, SetupRequest, Tenant
 
 
 def tenant_list() -> QuerySet[Tenant]:
@@ -63,3 +64,15 @@ def setup_request_latest(*, email: str) -> SetupRequest | None:
         .order_by("-created_at", "-id")
         .first()
     )
+
+
+def pending_messages(*, tenant_id: int) -> list[MessageLog]:
+    """Log entries still to be answered or sent, oldest first (the bot resumes them)."""
+    return list(MessageLog.objects.filter(tenant_id=tenant_id, status__in=PENDING).order_by("created_at", "id"))
+
+
+def logged_incoming_ids(*, tenant_id: int, message_ids: list[str]) -> set[str]:
+    """Which of `message_ids` the log already has as incoming messages."""
+    return set(MessageLog.objects.filter(
+        tenant_id=tenant_id, direction=Direction.IN, message_id__in=message_ids
+    ).values_list("message_id", flat=True))

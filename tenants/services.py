@@ -83,34 +83,50 @@ def tenant_delete(*, tenant: Tenant) -> None:
     tenant.delete()
 
 
-def tenant_transition(*, tenant_id: int, to: TenantStatus, reason: str = "", strict: bool = True) -> Tenant | None:
-    """Move the tenant's status. With `strict=False` (the tenant status mirrors
-    its worker and session), an illegal move is logged and skipped instead of
-    failing the caller's larger operation."""
+def _mirror(move_status: Any, *, strict: bool, what: str, tenant_id: int) -> Any:
+    """Run a status move; with `strict=False` an illegal one is logged and skipped.
+
+    The bot, the agent and the sweep mirror what they see into the tenant's and
+    the session's status: an illegal move there must not fail the larger
+    operation it belongs to.
+    """
     try:
+        return move_status()
+    except IllegalTransition as exc:
+        if strict:
+            raise
+        log.warning(f"{what} status not recorded", extra={"tenant": tenant_id, "why": exc.message})
+        return None
+
+
+def tenant_transition(*, tenant_id: int, to: TenantStatus, reason: str = "", strict: bool = True) -> Tenant | None:
+    def moved() -> Tenant:
         with transaction.atomic():
             tenant, _ = move(
                 Tenant, tenant_id, machine=TENANT_MACHINE, field="status", to=to,
                 fields={"status_reason": reason[:500]},
             )
-    except IllegalTransition as exc:
-        if strict:
-            raise
-        log.warning("tenant status not mirrored", extra={"tenant": tenant_id, "why": exc.message})
-        return None
-    return tenant
+        return tenant
+
+    return _mirror(moved, strict=strict, what="tenant", tenant_id=tenant_id)
 
 
-def session_transition(*, tenant_id: int, to: SessionState, **fields: Any) -> WhatsAppSession:
+def session_transition(
+    *, tenant_id: int, to: SessionState, strict: bool = True, **fields: Any
+) -> WhatsAppSession | None:
     """Move the tenant's WhatsApp session to `to`, writing `fields` with it."""
     if "last_error" in fields:
         fields["last_error"] = (fields["last_error"] or "")[:500]
-    with transaction.atomic():
-        session_id = WhatsAppSession.objects.values_list("pk", flat=True).get(tenant_id=tenant_id)
-        session, _ = move(
-            WhatsAppSession, session_id, machine=SESSION_MACHINE, field="state", to=to, fields=fields
-        )
-    return session
+
+    def moved() -> WhatsAppSession:
+        with transaction.atomic():
+            session_id = WhatsAppSession.objects.values_list("pk", flat=True).get(tenant_id=tenant_id)
+            session, _ = move(
+                WhatsAppSession, session_id, machine=SESSION_MACHINE, field="state", to=to, fields=fields
+            )
+        return session
+
+    return _mirror(moved, strict=strict, what="session", tenant_id=tenant_id)
 
 
 def membership_add(*, tenant: Tenant, email: str) -> tuple[PortalMembership, bool]:

@@ -12,9 +12,5 @@ from django.db.models import DateTimeField, ExpressionWrapper
 from django.db.models.functions import Now
 
 
-def db_now() -> Now:
-    return Now()
-
-
 def db_now_plus(ms: int) -> ExpressionWrapper:
     return ExpressionWrapper(Now() + timedelta(milliseconds=ms), output_field=DateTimeField())

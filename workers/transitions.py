@@ -47,3 +47,19 @@ def worker_transition(
                 host=worker.host, epoch=worker.epoch,
             )
     return worker
+
+
+class Superseded(Exception):
+    """The calling process's epoch is no longer the tenant's current one."""
+
+
+def current_worker_transition(*, tenant_id: int, epoch: int, to: WorkerStatus, reason: str,
+                              **fields: Any) -> WorkerProcess:
+    """For the worker process itself: move its record only while `epoch` is still current."""
+
+    def same_epoch(worker: WorkerProcess) -> None:
+        if worker.epoch != epoch:
+            raise Superseded("the worker was restarted or stopped meanwhile")
+
+    worker_id = WorkerProcess.objects.values_list("pk", flat=True).get(tenant_id=tenant_id)
+    return worker_transition(worker_id=worker_id, to=to, reason=reason, guard=same_epoch, **fields)

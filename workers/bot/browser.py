@@ -64,11 +64,6 @@ class BrowserHandle:
         self.page = page
         self.closing = False
 
-    @property
-    def pid(self) -> int | None:
-        process = getattr(self.browser, "process", None)
-        return process.pid if process is not None else None
-
     def alive(self) -> bool:
         process = getattr(self.browser, "process", None)
         return process is not None and process.poll() is None

@@ -65,9 +65,6 @@ class ChatQueues(Generic[T]):
     def chats(self) -> int:
         return len(self._queues)
 
-    def pending(self) -> int:
-        return sum(q.qsize() for q in self._queues.values()) + len(self._busy)
-
     async def stop(self, grace: float) -> None:
         """Let the messages being handled finish (up to `grace`), then cancel the rest."""
         for queue in self._queues.values():

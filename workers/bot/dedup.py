@@ -26,8 +26,5 @@ class RecentIds:
             self._ids.popitem(last=False)
         return False
 
-    def forget(self, message_id: str) -> None:
-        self._ids.pop(message_id, None)
-
     def __len__(self) -> int:
         return len(self._ids)

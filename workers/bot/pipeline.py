@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 
 from tenants.messages import (
-    PENDING,
     incoming_claim,
     message_transition,
     reply_claim,
 )
 from tenants.models import Direction, MessageLog, MessageStatus, Tenant
+from tenants.selectors import logged_incoming_ids, pending_messages, template_list
 from tenants.templates import CompiledTemplates, Template, render
 from workers.bot.chat_queue import ChatQueues
 from workers.bot.dedup import RecentIds
@@ -43,19 +43,9 @@ RESCUE_EVERY_S = 30.0
 
 def _load_templates(tenant_id: int) -> tuple[list[Template], str, int]:
     tenant = Tenant.objects.get(pk=tenant_id)
-    rows = tenant.templates.filter(enabled=True).values("id", "match", "pattern", "body", "priority")
+    rows = template_list(tenant_id=tenant_id, enabled_only=True).values("id", "match", "pattern", "body", "priority")
     limit = tenant.rate_limit_per_minute or settings.RATE_LIMIT_MAX_PER_MINUTE
     return [Template(**row) for row in rows], tenant.name, limit
-
-
-def _logged_incoming(tenant_id: int, message_ids: list[str]) -> set[str]:
-    return set(MessageLog.objects.filter(
-        tenant_id=tenant_id, direction=Direction.IN, message_id__in=message_ids
-    ).values_list("message_id", flat=True))
-
-
-def _pending(tenant_id: int) -> list[MessageLog]:
-    return list(MessageLog.objects.filter(tenant_id=tenant_id, status__in=PENDING).order_by("created_at", "id"))
 
 
 class MessagePipeline:
@@ -119,7 +109,7 @@ class MessagePipeline:
 
     async def resume(self) -> None:
         """Pick up what an earlier process (or this one, before a disconnect) left pending."""
-        pending = [row for row in await self.bot.db(_pending, self.tenant_id) if row.pk not in self._in_flight]
+        pending = [row for row in await self.bot.db(pending_messages, tenant_id=self.tenant_id) if row.pk not in self._in_flight]
         incoming = [row for row in pending if row.direction == Direction.IN]
         for row in incoming:
             self.recent.seen(row.message_id)
@@ -134,7 +124,7 @@ class MessagePipeline:
         since = time.time() - settings.CATCH_UP_WINDOW_SECONDS
         history = await self.bot.driver.recent_messages(since) if self.bot.driver is not None else []
         ids = [m["id"] for m in history if m.get("id")]
-        known = await self.bot.db(_logged_incoming, self.tenant_id, ids) if ids else set()
+        known = await self.bot.db(logged_incoming_ids, tenant_id=self.tenant_id, message_ids=ids) if ids else set()
         missed = [m for m in history if m.get("id") and m["id"] not in known]
         for message in missed:
             await self.incoming(message)
@@ -144,7 +134,7 @@ class MessagePipeline:
     async def flush_outbox(self) -> None:
         """Send the texts queued through the send API, oldest first."""
         async with self._outbox_lock:
-            for row in await self.bot.db(_pending, self.tenant_id):
+            for row in await self.bot.db(pending_messages, tenant_id=self.tenant_id):
                 if row.direction == Direction.OUT and not row.in_reply_to and row.pk not in self._in_flight:
                     await self._deliver(row, reply_to=None)
 

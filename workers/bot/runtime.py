@@ -19,7 +19,6 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from flowhq.errors import IllegalTransition
 from tenants.models import WhatsAppSession
 from tenants.services import session_transition, tenant_transition
 from tenants.states import SessionState, TenantStatus
@@ -28,10 +27,9 @@ from workers.bot.driver import CONNECTED, FAILED_STATES, UNPAIRED_STATES, Driver
 from workers.bot.pipeline import MessagePipeline
 from workers.bot.qr import QrBudget, qr_data_uri
 from workers.bot.reconnect import ReconnectBudget
-from workers.models import WorkerProcess
 from workers.runtime.base import Health, Runtime
 from workers.states import WorkerStatus
-from workers.transitions import worker_transition
+from workers.transitions import Superseded, current_worker_transition
 
 log = logging.getLogger(__name__)
 S = SessionState
@@ -94,10 +92,7 @@ class BotRuntime(Runtime):
     # --- session states ---------------------------------------------------------
 
     async def _session(self, to: SessionState, **fields: Any) -> None:
-        try:
-            await self.db(session_transition, tenant_id=self.ctx.tenant_id, to=to, **fields)
-        except IllegalTransition as exc:
-            log.warning("session state not recorded", extra={"why": exc.message})
+        await self.db(session_transition, tenant_id=self.ctx.tenant_id, to=to, strict=False, **fields)
 
     async def _tenant(self, to: TenantStatus, reason: str) -> None:
         await self.db(tenant_transition, tenant_id=self.ctx.tenant_id, to=to, reason=reason, strict=False)
@@ -206,11 +201,11 @@ class BotRuntime(Runtime):
         log.error("giving up on WhatsApp", extra={"reason": reason})
         await self._session(S.DISCONNECTED, last_error=reason)
         await self._tenant(TenantStatus.ERROR, reason)
-        await self.db(self._mark_worker_error, reason)
-
-    def _mark_worker_error(self, reason: str) -> None:
-        worker_id = WorkerProcess.objects.values_list("pk", flat=True).get(tenant_id=self.ctx.tenant_id, epoch=self.ctx.epoch)
-        worker_transition(worker_id=worker_id, to=WorkerStatus.ERROR, reason=reason)
+        try:
+            await self.db(current_worker_transition, tenant_id=self.ctx.tenant_id, epoch=self.ctx.epoch,
+                          to=WorkerStatus.ERROR, reason=reason)
+        except Superseded:
+            pass
 
     async def _on_logout(self) -> None:
         await self._go_idle(S.LOGGED_OUT, "the phone unlinked this device; restart the worker to link it again")

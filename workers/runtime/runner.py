@@ -4,7 +4,7 @@ The runner owns the hard parts once, for every runtime: waiting for the lease,
 the heartbeat that renews it, marking the worker RUNNING, fencing (a process
 that lost its lease stops itself) and an orderly stop. It lives on a thread of
 its own with its own asyncio loop, started by the worker bootstep
-(workers/runtime/step.py); Celery tasks reach it through `call_in_runtime`.
+(workers/runtime/step.py); Celery tasks reach it through `current_runner().submit`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -26,17 +25,12 @@ from flowhq.errors import FlowHQError, Unavailable
 from workers.lease import Acquire, LocalLease, lease_acquire, lease_release, lease_renew
 from workers.runtime.base import Db, Runtime, RuntimeContext
 from workers.states import WorkerStatus
-from workers.transitions import worker_transition
+from workers.transitions import Superseded, current_worker_transition
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 RuntimeFactory = Callable[..., Runtime]
 
 _current: RuntimeRunner | None = None
-
-
-class Superseded(Exception):
-    """This process's epoch is no longer the tenant's current one."""
 
 
 class RuntimeRunner:
@@ -68,14 +62,6 @@ class RuntimeRunner:
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.error("runtime did not stop in time", extra={"timeout_s": timeout})
-
-    def call(self, make: Callable[[Runtime], Awaitable[T]], timeout: float) -> T:
-        """Run `make(runtime)` on the runtime's loop and wait for its result."""
-        if not self.ready.wait(timeout) or self.runtime is None or self._loop is None:
-            raise Unavailable("The tenant's runtime is not running yet.")
-        runtime = self.runtime
-        future: Future[T] = asyncio.run_coroutine_threadsafe(make(runtime), self._loop)  # type: ignore[arg-type]
-        return future.result(timeout)
 
     def submit(self, make: Callable[[Runtime], Awaitable[Any]]) -> bool:
         """Schedule `make(runtime)` on the runtime's loop without waiting; False if not running."""
@@ -190,23 +176,15 @@ class RuntimeRunner:
             pass
 
     def _mark_running(self) -> None:
-        def same_epoch(worker: Any) -> None:
-            if worker.epoch != self.ctx.epoch:
-                raise Superseded("the worker was restarted or stopped meanwhile")
-
-        worker_transition(
-            worker_id=_worker_id(self.ctx.tenant_id), to=WorkerStatus.RUNNING, reason="runtime running",
-            guard=same_epoch, pid=self.ctx.pid, node=self.ctx.node, started_at=timezone.now(), last_error="",
+        current_worker_transition(
+            tenant_id=self.ctx.tenant_id, epoch=self.ctx.epoch, to=WorkerStatus.RUNNING, reason="runtime running",
+            pid=self.ctx.pid, node=self.ctx.node, started_at=timezone.now(), last_error="",
         )
 
     def _mark_failed(self, reason: str) -> None:
-        def same_epoch(worker: Any) -> None:
-            if worker.epoch != self.ctx.epoch:
-                raise Superseded("the worker was restarted or stopped meanwhile")
-
         try:
-            worker_transition(worker_id=_worker_id(self.ctx.tenant_id), to=WorkerStatus.ERROR,
-                              reason=reason, guard=same_epoch)
+            current_worker_transition(tenant_id=self.ctx.tenant_id, epoch=self.ctx.epoch, to=WorkerStatus.ERROR,
+                                      reason=reason)
         except Superseded:
             pass
 
@@ -221,17 +199,8 @@ class RuntimeRunner:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _worker_id(tenant_id: int) -> int:
-    from workers.models import WorkerProcess
-
-    return WorkerProcess.objects.values_list("pk", flat=True).get(tenant_id=tenant_id)
-
-
 def current_runner() -> RuntimeRunner:
     if _current is None:
         raise Unavailable("This process is not a tenant worker.")
     return _current
 
-
-def call_in_runtime(make: Callable[[Runtime], Awaitable[T]], timeout: float = 60.0) -> T:
-    return current_runner().call(make, timeout)

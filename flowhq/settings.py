@@ -189,6 +189,12 @@ PORTAL_SSE_POLL_MS = env.int("PORTAL_SSE_POLL_MS", 750, minimum=50)
 PORTAL_SSE_KEEPALIVE_SECONDS = env.int("PORTAL_SSE_KEEPALIVE_SECONDS", 15, minimum=1)
 PORTAL_SSE_LIFETIME_SECONDS = env.int("PORTAL_SSE_LIFETIME_SECONDS", 300, minimum=1)
 PORTAL_SSE_RETRY_MS = env.int("PORTAL_SSE_RETRY_MS", 2000, minimum=100)
+# Threads of one `web` process (gunicorn --threads); event streams may hold at most half.
+WEB_THREADS = env.int("WEB_THREADS", 8, minimum=2)
+PORTAL_SSE_MAX_STREAMS = env.int("PORTAL_SSE_MAX_STREAMS", WEB_THREADS // 2, minimum=1)
+if PORTAL_SSE_MAX_STREAMS >= WEB_THREADS:
+    raise EnvError("PORTAL_SSE_MAX_STREAMS", str(PORTAL_SSE_MAX_STREAMS),
+                   f"less than WEB_THREADS ({WEB_THREADS}): event streams must leave the API a thread")
 
 # --- Celery and Redis ---------------------------------------------------------
 
@@ -250,6 +256,9 @@ CHAT_QUEUE_SIZE = env.int("CHAT_QUEUE_SIZE", 50, minimum=1)
 RECONNECT_MAX_ATTEMPTS = env.int("RECONNECT_MAX_ATTEMPTS", 10, minimum=1)
 RECONNECT_BASE_DELAY_MS = env.int("RECONNECT_BASE_DELAY_MS", 1000, minimum=0)
 RECONNECT_MAX_DELAY_MS = env.int("RECONNECT_MAX_DELAY_MS", 60000, minimum=0)
+# How often a bot re-queues pending messages and checks its templates against the
+# database, in case a nudge was lost with the broker.
+BOT_RECONCILE_INTERVAL_MS = env.int("BOT_RECONCILE_INTERVAL_MS", 30000, minimum=100)
 # How far back the bot looks in WhatsApp's history for messages it never logged.
 CATCH_UP_WINDOW_SECONDS = env.int("CATCH_UP_WINDOW_SECONDS", 24 * 3600, minimum=0)
 

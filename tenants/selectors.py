@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import datetime
+
+from django.db.models import Count, Max, QuerySet
 from django.db.models.functions import Lower
 
 from flowhq.errors import NotFound
@@ -54,6 +56,18 @@ def template_list(*, tenant_id: int, enabled_only: bool = False) -> QuerySet[Rep
     if enabled_only:
         templates = templates.filter(enabled=True)
     return templates.order_by("-priority", "id")
+
+
+def template_version(*, tenant_id: int) -> tuple[datetime | None, int, datetime | None]:
+    """Changes whenever the tenant's templates or reply settings do (an edit, an addition, a
+    deletion), so a running bot can tell that the reload nudge for a change never reached it."""
+    row = (
+        Tenant.objects.filter(pk=tenant_id)
+        .annotate(count=Count("templates"), latest=Max("templates__updated_at"))
+        .values_list("updated_at", "count", "latest")
+        .first()
+    )
+    return row if row is not None else (None, 0, None)
 
 
 def setup_request_latest(*, email: str) -> SetupRequest | None:

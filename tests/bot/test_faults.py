@@ -52,8 +52,8 @@ def private_redis():
 
 def test_a_redis_outage_delays_replies_but_loses_and_doubles_none(fleet, sim: Sim, tenant, tmp_path, private_redis):
     fleet.env.update(BOT_ENV, WHATSAPP_WEB_URL=sim.url, SESSIONS_PATH=str(tmp_path / "sessions"),
-                     REDIS_URL=private_redis.url)
-    services.template_create(tenant=tenant, match="default", body="ok")
+                     REDIS_URL=private_redis.url, BOT_RECONCILE_INTERVAL_MS="1000")
+    template = services.template_create(tenant=tenant, match="default", body="ok")
     start_agent(fleet)
     link(tenant.pk, sim, PHONE)
     pid = worker(tenant.pk).pid
@@ -63,6 +63,9 @@ def test_a_redis_outage_delays_replies_but_loses_and_doubles_none(fleet, sim: Si
     private_redis.kill()
     for n in range(1, 4):
         sim.message(PHONE, f"R{n}", "4917000000001", f"during {n}")
+    # An edit while the broker is down: its reload nudge is lost (it goes to a broker the bot
+    # does not read), so only the bot's reconciliation with the database can pick it up.
+    services.template_update(template=template, body="ok, edited")
     time.sleep(4)
     assert len(sim.outbox(PHONE)) == 1, "with the rate limiter unreachable, replies wait"
     assert worker(tenant.pk).status == "RUNNING", "the database heartbeat does not need Redis"
@@ -73,6 +76,9 @@ def test_a_redis_outage_delays_replies_but_loses_and_doubles_none(fleet, sim: Si
     time.sleep(2)
     assert len(sim.outbox(PHONE)) == 4
     assert len({m["id"] for m in replies}) == 4
+    sim.message(PHONE, "R4", "4917000000001", "after")
+    assert wait_for(lambda: (box := sim.outbox(PHONE)) and len(box) == 5 and box, 20, what="a reply after")[-1][
+        "body"] == "ok, edited"
     assert worker(tenant.pk).pid == pid
 
 

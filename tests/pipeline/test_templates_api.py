@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from tenants import selectors, services
 from tenants.models import ReplyTemplate
 
 
@@ -74,3 +75,25 @@ def test_send_validates_its_input(api, tenant):
     assert api.post(url, {"to": "4917000000001", "body": "x", "extra": 1}, format="json").status_code == 400
     assert api.post("/api/admin/tenants/999999/messages", {"to": "4917000000001", "body": "x"},
                     format="json").status_code == 404
+
+
+def test_the_template_version_moves_with_every_change_and_only_for_its_tenant(tenant, make_tenant):
+    """What a running bot compares to find a change whose reload nudge was lost."""
+    other = make_tenant("Other")
+    seen = [selectors.template_version(tenant_id=tenant.pk)]
+    first = services.template_create(tenant=tenant, match="keyword", pattern="price", body="5")
+    seen.append(selectors.template_version(tenant_id=tenant.pk))
+    second = services.template_create(tenant=tenant, match="default", body="hi")
+    seen.append(selectors.template_version(tenant_id=tenant.pk))
+    services.template_update(template=first, body="6")
+    seen.append(selectors.template_version(tenant_id=tenant.pk))
+    services.template_delete(template=second)
+    seen.append(selectors.template_version(tenant_id=tenant.pk))
+    services.tenant_update(tenant=tenant, rate_limit_per_minute=7)
+    seen.append(selectors.template_version(tenant_id=tenant.pk))
+    assert len(set(seen)) == len(seen), seen
+
+    before = selectors.template_version(tenant_id=tenant.pk)
+    services.template_create(tenant=other, match="default", body="elsewhere")
+    assert selectors.template_version(tenant_id=tenant.pk) == before
+    assert selectors.template_version(tenant_id=10**9) == (None, 0, None)

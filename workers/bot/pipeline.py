@@ -24,7 +24,7 @@ from tenants.messages import (
     reply_claim,
 )
 from tenants.models import Direction, MessageLog, MessageStatus, Tenant
-from tenants.selectors import logged_incoming_ids, pending_messages, template_list
+from tenants.selectors import logged_incoming_ids, pending_messages, template_list, template_version
 from tenants.templates import CompiledTemplates, Template, render
 from workers.bot.chat_queue import ChatQueues
 from workers.bot.dedup import RecentIds
@@ -38,14 +38,15 @@ log = logging.getLogger(__name__)
 M = MessageStatus
 SEND_ATTEMPTS = 3
 CHAT_IDLE_SECONDS = 60.0
-RESCUE_EVERY_S = 30.0
 
 
-def _load_templates(tenant_id: int) -> tuple[list[Template], str, int]:
+def _load_templates(tenant_id: int) -> tuple[list[Template], str, int, tuple[Any, ...]]:
+    # The version first: a change made while the rows are read shows up as a newer version later.
+    version = template_version(tenant_id=tenant_id)
     tenant = Tenant.objects.get(pk=tenant_id)
     rows = template_list(tenant_id=tenant_id, enabled_only=True).values("id", "match", "pattern", "body", "priority")
     limit = tenant.rate_limit_per_minute or settings.RATE_LIMIT_MAX_PER_MINUTE
-    return [Template(**row) for row in rows], tenant.name, limit
+    return [Template(**row) for row in rows], tenant.name, limit, version
 
 
 class MessagePipeline:
@@ -63,7 +64,8 @@ class MessagePipeline:
         self.limiter = RateLimiter(settings.REDIS_URL, self.tenant_id, window_ms=settings.RATE_LIMIT_WINDOW_MS)
         self._outbox_lock = asyncio.Lock()
         self._in_flight: set[int] = set()
-        self._rescuer: asyncio.Task[None] | None = None
+        self._templates_version: tuple[Any, ...] | None = None
+        self._reconciler: asyncio.Task[None] | None = None
 
     # --- entry points -----------------------------------------------------------
 
@@ -71,22 +73,29 @@ class MessagePipeline:
         await self.reload_templates()
         await self.resume()
         await self.catch_up()
-        if self._rescuer is None:
-            self._rescuer = asyncio.create_task(self._rescue_periodically(), name="rescue-pending")
+        if self._reconciler is None:
+            self._reconciler = asyncio.create_task(self._reconcile_periodically(), name="reconcile")
 
-    async def _rescue_periodically(self) -> None:
-        """A message whose handling failed (the database blinked, say) is not left behind:
-        whatever is still pending and not being handled is queued again."""
+    async def _reconcile_periodically(self) -> None:
+        """Nudges are hints; this is what makes losing one cost only latency. A message whose
+        handling failed (the database blinked, say) is queued again, and templates changed
+        while the reload nudge was lost (the broker was down) are loaded."""
         while True:
-            await asyncio.sleep(RESCUE_EVERY_S)
-            if self.bot.connected.is_set():
-                try:
-                    await self.resume()
-                except Exception:
-                    log.exception("could not rescue pending messages")
+            await asyncio.sleep(settings.BOT_RECONCILE_INTERVAL_MS / 1000)
+            if not self.bot.connected.is_set():
+                continue
+            try:
+                if await self.bot.db(template_version, tenant_id=self.tenant_id) != self._templates_version:
+                    log.info("templates changed without a reload nudge")
+                    await self.reload_templates()
+                await self.resume()
+            except Exception:
+                log.exception("could not reconcile with the database")
 
     async def reload_templates(self) -> None:
-        templates, self.tenant_name, self.rate_limit = await self.bot.db(_load_templates, self.tenant_id)
+        templates, self.tenant_name, self.rate_limit, self._templates_version = await self.bot.db(
+            _load_templates, self.tenant_id
+        )
         self.templates = CompiledTemplates(templates)
         log.info("templates loaded", extra={"count": len(templates), "rate_limit": self.rate_limit})
 
@@ -139,8 +148,8 @@ class MessagePipeline:
                     await self._deliver(row, reply_to=None)
 
     async def stop(self) -> None:
-        if self._rescuer is not None:
-            self._rescuer.cancel()
+        if self._reconciler is not None:
+            self._reconciler.cancel()
         await self.queues.stop(grace=5.0)
         await self.limiter.close()
 

@@ -1,7 +1,7 @@
 """Throughput and latency of `GET /api/portal/tenant/current/status` under gunicorn.
 
 Creates its own PostgreSQL database (bench/common.py; dropped at the end),
-a tenant with a portal member, starts gunicorn (flowhq.wsgi, 2 workers x 4
+a tenant with a portal member, starts gunicorn (flowhq.wsgi, 2 workers x 8
 threads, like the Procfile) on a free loopback port, and drives it for a fixed
 time with an asyncio/aiohttp client at a fixed concurrency. Prints requests/s,
 p50, p99 and the error count.
@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
 
     key = secrets.token_urlsafe(32)

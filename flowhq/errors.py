@@ -12,6 +12,8 @@ from typing import Any
 class FlowHQError(Exception):
     code = "error"
     status = 400
+    # When set, the response tells the client when to try again (`Retry-After`).
+    retry_after_seconds: int | None = None
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)

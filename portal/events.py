@@ -15,12 +15,17 @@ The bot writes its state to the database, so the stream polls the database
 A comment line goes out every `PORTAL_SSE_KEEPALIVE_SECONDS` so proxies keep
 the connection open and a client that went away is noticed (the write fails).
 A stream holds one web server thread, so it ends after
-`PORTAL_SSE_LIFETIME_SECONDS`; the `retry:` hint makes the browser reconnect.
+`PORTAL_SSE_LIFETIME_SECONDS` (the `retry:` hint makes the browser reconnect),
+and a web process serves at most `PORTAL_SSE_MAX_STREAMS` at once: beyond that
+a new stream is refused with 503 `too_many_streams` and `Retry-After`, so open
+portal tabs can never take every thread from the API (the portal polls
+`/status` and `/qr` meanwhile).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -29,10 +34,71 @@ from django.db import connection
 from rest_framework.utils.encoders import JSONEncoder
 
 from flowhq.api.exceptions import error_body
+from flowhq.errors import Unavailable
 from portal.serializers import status_data
 from tenants import selectors
 from tenants.api.serializers import QrOut
 from tenants.models import WhatsAppSession
+
+
+class TooManyStreams(Unavailable):
+    code = "too_many_streams"
+
+
+class StreamSlots:
+    """The event streams one web process serves at once, bounded."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.in_use = 0
+
+    def take(self, *, limit: int, retry_after_seconds: int) -> Callable[[], None]:
+        """A slot, or TooManyStreams; call what is returned (any number of times) to give it back."""
+        with self._lock:
+            if self.in_use >= limit:
+                error = TooManyStreams(
+                    "This server is serving as many live streams as it may; poll /status and /qr, "
+                    "or try the stream again later.", details={"limit": limit},
+                )
+                error.retry_after_seconds = retry_after_seconds
+                raise error
+            self.in_use += 1
+        given_back = False
+
+        def give_back() -> None:
+            nonlocal given_back
+            with self._lock:
+                if not given_back:
+                    given_back = True
+                    self.in_use -= 1
+
+        return give_back
+
+
+SLOTS = StreamSlots()
+
+
+class HeldStream:
+    """A stream that holds a slot until the server closes the response, whether or not
+    it was ever iterated (a generator's `finally` would not run if it never started)."""
+
+    def __init__(self, stream: Iterator[str], give_back: Callable[[], None]) -> None:
+        self._stream = stream
+        self._give_back = give_back
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            yield from self._stream
+        finally:
+            self._give_back()
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._stream, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._give_back()
 
 
 def sse(event: str, data: Any) -> str:

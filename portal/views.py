@@ -130,12 +130,15 @@ class PortalEvents(PortalView):
             "A `text/event-stream`. Events: `status` (the body of GET /status), `qr` (the body of "
             "GET /qr), `gone` (membership revoked; the stream ends). Comment lines keep the "
             "connection alive. The stream ends after a bounded lifetime; the `retry:` hint tells "
-            "the client when to reconnect."
+            "the client when to reconnect. A web process serves a bounded number of streams at once; "
+            "beyond it the answer is 503 `too_many_streams` with `Retry-After` (poll /status and /qr)."
         ),
         responses={(200, "text/event-stream"): OpenApiResponse(SSE_EVENT_SCHEMA, description="The stream.")},
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         self.current_tenant()  # no tenant: a JSON 404 before the stream starts
+        give_back = events.SLOTS.take(limit=settings.PORTAL_SSE_MAX_STREAMS,
+                                      retry_after_seconds=max(1, settings.PORTAL_SSE_RETRY_MS // 1000))
         stream = events.tenant_events(
             email=self.email(),
             poll_seconds=settings.PORTAL_SSE_POLL_MS / 1000,
@@ -143,7 +146,8 @@ class PortalEvents(PortalView):
             lifetime_seconds=settings.PORTAL_SSE_LIFETIME_SECONDS,
             retry_ms=settings.PORTAL_SSE_RETRY_MS,
         )
-        response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
+        response = StreamingHttpResponse(events.HeldStream(stream, give_back),
+                                         content_type="text/event-stream; charset=utf-8")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
         return response

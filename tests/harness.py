@@ -175,6 +175,12 @@ class Fleet:
                      "--loglevel", "INFO", "--schedule", str(self.tmp / "beat-schedule")],
         )
 
+    def flower(self, port: int) -> Proc:
+        return self._start(
+            "flower", [sys.executable, "-m", "celery", "-A", "flowhq", "flower", "--address=127.0.0.1",
+                       f"--port={port}"],
+        )
+
     def stop(self, proc: Proc, sig: signal.Signals = signal.SIGTERM, timeout: float = 30) -> None:
         if proc.alive():
             proc.popen.send_signal(sig)

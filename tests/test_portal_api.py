@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
 from django.db import connection
@@ -13,10 +18,12 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from portal import events
 from portal.events import tenant_events
 from tenants import services
 from tenants.models import MessageLog, MessageStatus, PortalMembership, SetupRequest, Tenant
 from tenants.states import SessionState, SetupRequestState
+from tests.harness import ROOT, child_env, free_port, wait_for
 
 KEY = "portal-test-key-0123456789"
 OWNER = "owner@acme.example"
@@ -559,3 +566,76 @@ def test_approving_for_a_user_who_joined_a_tenant_meanwhile_is_an_admin_message(
     pending.refresh_from_db()
     assert pending.state == SetupRequestState.PENDING  # nothing half-written
     assert Tenant.objects.count() == 1
+
+
+# --- event streams are bounded per process ----------------------------------------
+
+
+@pytest.fixture
+def slots(monkeypatch, settings) -> events.StreamSlots:
+    fresh = events.StreamSlots()
+    monkeypatch.setattr(events, "SLOTS", fresh)
+    settings.PORTAL_SSE_MAX_STREAMS = 2
+    return fresh
+
+
+def test_streams_beyond_the_limit_get_a_clear_503_and_a_finished_one_frees_its_slot(acme, slots):
+    client = portal_client()
+    first, second = client.get(EVENTS), client.get(EVENTS)
+    assert (first.status_code, second.status_code, slots.in_use) == (200, 200, 2)
+    refused = client.get(EVENTS)
+    assert refused.status_code == 503
+    assert error_code(refused) == "too_many_streams"
+    assert refused.json()["error"]["details"] == {"limit": 2}
+    assert refused["Retry-After"] == "2"
+    assert client.get(STATUS).status_code == 200, "the API itself is not limited"
+
+    read_events(first, until=lambda events: len(events) >= 2)
+    finish(first)  # the client went away mid-stream
+    assert slots.in_use == 1
+    third = client.get(EVENTS)
+    assert third.status_code == 200
+    for response in (second, third):
+        read_events(response, until=lambda events: len(events) >= 1)
+        finish(response)
+    assert slots.in_use == 0
+
+
+def test_a_stream_the_server_closes_unread_gives_its_slot_back(acme, slots):
+    response = portal_client().get(EVENTS)
+    assert slots.in_use == 1
+    response._iterator.close()  # closed before a byte was sent: the generator never started
+    response.close()
+    assert slots.in_use == 0
+    response.close()  # twice is harmless
+    assert slots.in_use == 0
+
+
+def test_a_web_process_answers_the_api_while_its_streams_are_at_the_limit(acme, transactional_db, tmp_path):
+    """Real gunicorn, one process with two threads: one stream may hold a thread, never both."""
+    port = free_port()
+    env = child_env(PORTAL_INTERNAL_KEY=KEY, WEB_THREADS="2", PORTAL_SSE_MAX_STREAMS="1",
+                    PORTAL_SSE_POLL_MS="100", PORTAL_SSE_KEEPALIVE_SECONDS="1")
+    with (tmp_path / "gunicorn.log").open("ab") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "flowhq.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+             "--threads", "2"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    base, headers = f"http://127.0.0.1:{port}", {"X-Portal-Key": KEY, "X-User-Email": OWNER}
+    try:
+        wait_for(lambda: requests.get(f"{base}/healthz", timeout=2).ok, 30, what="gunicorn")
+        with requests.get(f"{base}{EVENTS}", headers=headers, stream=True, timeout=10) as held:
+            assert held.status_code == 200
+            lines = held.iter_lines()  # kept: a dropped line iterator closes the connection
+            assert next(lines) == b"retry: 2000"
+            refused = requests.get(f"{base}{EVENTS}", headers=headers, timeout=5)
+            assert (refused.status_code, refused.json()["error"]["code"]) == (503, "too_many_streams")
+            for _ in range(5):
+                assert requests.get(f"{base}{STATUS}", headers=headers, timeout=5).status_code == 200
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()

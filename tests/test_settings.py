@@ -62,6 +62,7 @@ def _django_setup(**overrides: str) -> subprocess.CompletedProcess[str]:
         ("DEBUG", "perhaps"),
         ("DATABASE_URL", "mysql://x/y"),
         ("STALE_THRESHOLD_MS", "10"),
+        ("PORTAL_SSE_MAX_STREAMS", "8"),  # as many as WEB_THREADS [8]: no thread left for the API
     ],
 )
 def test_the_settings_module_refuses_a_malformed_variable(variable, value):

@@ -51,7 +51,8 @@ def _drf_message(exc: drf.APIException) -> tuple[str, Any]:
 
 def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, FlowHQError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        retry = {"Retry-After": str(exc.retry_after_seconds)} if exc.retry_after_seconds else None
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status, headers=retry)
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("payload_too_large", "The request body is too large."), status=413)
     if isinstance(exc, Http404):

@@ -50,7 +50,7 @@ ERROR_RESPONSES: dict[str, tuple[str, str]] = {
     "409": ("Conflict", "The request conflicts with the current state (`conflict`, `illegal_transition`)."),
     "413": ("PayloadTooLarge", "The request body is too large (`payload_too_large`)."),
     "415": ("UnsupportedMediaType", "The body is not JSON (`unsupported_media_type`)."),
-    "503": ("Unavailable", "Not available (`portal_disabled`, `unavailable`)."),
+    "503": ("Unavailable", "Not available (`portal_disabled`, `unavailable`, `too_many_streams`)."),
 }
 
 PORTAL_SCHEMES = {"PortalKey", "PortalUser"}

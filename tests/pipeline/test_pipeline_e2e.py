@@ -9,6 +9,7 @@ import time
 from datetime import datetime
 
 import pytest
+from django.urls import reverse
 
 from tenants import services
 from tenants.messages import reply_message_id
@@ -86,7 +87,9 @@ def test_the_rate_limit_holds_over_a_burst_and_nothing_is_dropped(bot_fleet, sim
         "status", flat=True)) == {MessageStatus.REPLIED}, 10, what="every message logged as replied")
 
 
-def test_a_template_edited_through_the_api_changes_the_next_reply_without_a_restart(bot_fleet, sim: Sim, tenant, api):
+def test_a_template_edited_through_the_api_or_the_admin_changes_the_next_reply_without_a_restart(
+    bot_fleet, sim: Sim, tenant, api, admin_client
+):
     created = api.post(f"/api/admin/tenants/{tenant.pk}/templates",
                        {"match": "keyword", "pattern": "hours", "body": "Open 9-5"}, format="json")
     assert created.status_code == 201
@@ -101,6 +104,15 @@ def test_a_template_edited_through_the_api_changes_the_next_reply_without_a_rest
     time.sleep(1)
     sim.message(PHONE, "T2", "4917000000001", "hours on sunday?")
     assert replies_to(sim, 2, 20)[-1]["body"] == "Open 8-6"
+
+    change = reverse("admin:tenants_replytemplate_change", args=[created.json()["id"]])
+    form = admin_client.get(change).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data.update(enabled="on", body="Open 7-7, {name}")
+    assert admin_client.post(change, data).status_code == 302
+    time.sleep(1)
+    sim.message(PHONE, "T3", "4917000000001", "hours today?")
+    assert replies_to(sim, 3, 20)[-1]["body"].startswith("Open 7-7, ")
     assert worker(tenant.pk).pid == pid
 
 

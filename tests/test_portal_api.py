@@ -619,7 +619,7 @@ def test_a_web_process_answers_the_api_while_its_streams_are_at_the_limit(acme, 
     with (tmp_path / "gunicorn.log").open("ab") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "flowhq.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-             "--threads", "2"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+             "--threads", "2", "--access-logfile", "-"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     base, headers = f"http://127.0.0.1:{port}", {"X-Portal-Key": KEY, "X-User-Email": OWNER}
     try:
@@ -639,3 +639,6 @@ def test_a_web_process_answers_the_api_while_its_streams_are_at_the_limit(acme, 
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+    # gunicorn's own lines are structured like every other process's.
+    access = [line for line in (tmp_path / "gunicorn.log").read_text().splitlines() if " gunicorn.access " in line]
+    assert any(f"path={EVENTS} remote=127.0.0.1 status=503" in line for line in access), access

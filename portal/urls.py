@@ -1,5 +1,5 @@
 from flowhq.api.urls import route
-from portal import views
+from portal import schema, views  # noqa: F401  (schema: registers the headers' OpenAPI description)
 
 urlpatterns = [
     route("tenant/current/status", views.PortalStatus.as_view(), "portal-status"),

@@ -50,9 +50,9 @@ async def bare_chromium(sim_url: str, profile: Path, messages: int) -> tuple[flo
     from pyppeteer import launch
 
     from flowhq.chromium import find_chromium
-    from workers.bot.browser import FLAGS
+    from workers.bot.browser import chromium_args
 
-    browser = await launch(executablePath=find_chromium(), headless=True, args=FLAGS, userDataDir=str(profile),
+    browser = await launch(executablePath=find_chromium(), headless=True, args=chromium_args(), userDataDir=str(profile),
                            handleSIGINT=False, handleSIGTERM=False, handleSIGHUP=False, autoClose=False)
     try:
         page = (await browser.pages())[0]

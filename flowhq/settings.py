@@ -6,6 +6,7 @@ raises `flowhq.env.EnvError` naming the variable.
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -246,6 +247,8 @@ WORKER_STABLE_AFTER_MS = env.int("WORKER_STABLE_AFTER_MS", 60000, minimum=0)
 
 SESSIONS_PATH = env.path("SESSIONS_PATH", VAR_DIR / "sessions", base=BASE_DIR)
 PUPPETEER_EXECUTABLE_PATH = env.str("PUPPETEER_EXECUTABLE_PATH", "")
+# Chromium's own sandbox; it cannot run as root, so it is off only there by default.
+CHROMIUM_SANDBOX = env.bool("CHROMIUM_SANDBOX", os.geteuid() != 0)
 WHATSAPP_WEB_URL = env.url("WHATSAPP_WEB_URL", "https://web.whatsapp.com", schemes=("http", "https"))
 BOT_RUNTIME = env.str("BOT_RUNTIME", "whatsapp")
 QR_MAX_UNSCANNED = env.int("QR_MAX_UNSCANNED", 10, minimum=1)

@@ -8,6 +8,7 @@ worker, whose bot opens the simulator and publishes the QR that the admin page s
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,8 +32,10 @@ pytestmark = [
 T = TypeVar("T")
 PASSWORD = "operator-pass-123"
 QR_IMG = '#tenant-qr img[src^="data:image/png;base64,"]'
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
-         "--disable-background-networking", "--disable-sync", "--window-size=1280,900"]
+# The operator's browser; Chromium cannot keep its sandbox when the tests run as root.
+FLAGS = ["--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
+         "--disable-background-networking", "--disable-sync", "--window-size=1280,900",
+         *(["--no-sandbox"] if os.geteuid() == 0 else [])]
 
 
 def processes_of_profile(profile: Path) -> list[psutil.Process]:

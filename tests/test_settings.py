@@ -99,3 +99,21 @@ def test_dotenv_fills_only_what_is_unset(tmp_path):
     environ = {"A": "from-env"}
     load_dotenv(tmp_path / ".env", environ)
     assert environ == {"A": "from-env", "B": "quoted"}
+
+
+def test_chromium_keeps_its_sandbox_except_as_root():
+    def sandbox(**overrides: str) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "CHROMIUM_SANDBOX"}
+        done = subprocess.run(
+            [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; "
+             "from workers.bot.browser import chromium_args; "
+             "print(settings.CHROMIUM_SANDBOX, '--no-sandbox' in chromium_args())"],
+            cwd=ROOT, env={**env, "FLOWHQ_DOTENV": "0", **overrides}, capture_output=True, text=True, timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    as_root = os.geteuid() == 0
+    assert sandbox() == ("False True" if as_root else "True False")
+    assert sandbox(CHROMIUM_SANDBOX="0") == "False True"
+    assert sandbox(CHROMIUM_SANDBOX="1") == "True False"

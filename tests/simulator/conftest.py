@@ -24,11 +24,11 @@ import pytest
 from pyppeteer import launch
 
 from tests.harness import SimulatorProcess
-from workers.bot.browser import FLAGS
+from workers.bot.browser import chromium_args
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # The bot's own flags: nothing phones out, fit for a headless server.
-CHROMIUM_ARGS = FLAGS
+CHROMIUM_ARGS = chromium_args()
 # Small on purpose: the whole folder must stay fast.
 QR_ROTATE_MS = 1500
 PING_INTERVAL_MS = 200

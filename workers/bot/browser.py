@@ -16,6 +16,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from pyppeteer import launch
 from pyppeteer.browser import Browser
 from pyppeteer.page import Page
@@ -31,7 +32,6 @@ USER_AGENT = (
 )
 
 FLAGS = [
-    "--no-sandbox",  # root in a container; the worker's process group is the boundary
     "--disable-gpu",
     "--disable-dev-shm-usage",
     "--no-first-run",
@@ -54,6 +54,11 @@ FLAGS = [
     "--window-size=1280,800",
     f"--user-agent={USER_AGENT}",
 ]
+
+
+def chromium_args() -> list[str]:
+    """FLAGS, and `--no-sandbox` only where Chromium cannot sandbox itself (as root)."""
+    return FLAGS if settings.CHROMIUM_SANDBOX else [*FLAGS, "--no-sandbox"]
 
 
 class BrowserHandle:
@@ -100,7 +105,7 @@ async def launch_browser(tenant_id: int) -> BrowserHandle:
         executablePath=find_chromium(),
         userDataDir=str(profile),
         headless=True,
-        args=FLAGS,
+        args=chromium_args(),
         # The worker owns signals and shutdown; pyppeteer must not install handlers or atexit hooks.
         handleSIGINT=False, handleSIGTERM=False, handleSIGHUP=False, autoClose=False,
         logLevel=logging.WARNING,

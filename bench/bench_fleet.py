@@ -1,4 +1,4 @@
-"""Fleet figures: start-to-RUNNING time, memory and Redis connections per tenant
+"""Fleet figures: start-to-RUNNING time, memory, Redis and PostgreSQL connections per tenant
 worker (placeholder runtime, no browser), and the cost of heartbeats and of one
 stale sweep over 10,000 and 100,000 worker rows.
 
@@ -52,17 +52,19 @@ def fleet_round(n: int, tmp: Path) -> None:
             raise SystemExit(f"only {len(ready)} of {n} workers reached RUNNING")
         times = [ready[t] - started[t] for t in ready]
         time.sleep(3)  # let connections settle
-        pss, conns = [], []
+        pss, conns, db_conns = [], [], []
+        db_port = int(connection.settings_dict.get("PORT") or 5432)
         for worker in WorkerProcess.objects.filter(tenant__in=tenants):
             proc = psutil.Process(worker.pid)
             family = [proc, *proc.children(recursive=True)]
             pss.append(sum(p.memory_full_info().pss for p in family) / 2**20)
-            conns.append(sum(
-                1 for p in family for c in p.net_connections(kind="tcp") if c.raddr and c.raddr.port == 6379
-            ))
+            remote_ports = [c.raddr.port for p in family for c in p.net_connections(kind="tcp") if c.raddr]
+            conns.append(remote_ports.count(6379))
+            db_conns.append(remote_ports.count(db_port))
         print(f"  {n:>3} tenants: start→RUNNING s  {summary(times)}  (all running after {max(times):.1f}s)")
         print(f"               PSS per worker MB  {summary(pss)}")
         print(f"               Redis conns/worker  {summary([float(c) for c in conns])}")
+        print(f"               PostgreSQL conns/worker  {summary([float(c) for c in db_conns])}")
         for tenant in tenants:
             lifecycle.worker_stop(tenant_id=tenant.pk)
         wait_for(lambda: not WorkerProcess.objects.filter(tenant__in=tenants).exclude(

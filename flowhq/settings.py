@@ -246,6 +246,10 @@ WORKER_STABLE_AFTER_MS = env.int("WORKER_STABLE_AFTER_MS", 60000, minimum=0)
 # --- Bot --------------------------------------------------------------------
 
 SESSIONS_PATH = env.path("SESSIONS_PATH", VAR_DIR / "sessions", base=BASE_DIR)
+# Browser profiles backed up to the database, so a tenant moved to another host stays linked.
+SESSION_BACKUP = env.bool("SESSION_BACKUP", True)
+SESSION_BACKUP_INTERVAL_MS = env.int("SESSION_BACKUP_INTERVAL_MS", 600000, minimum=1000)
+SESSION_BACKUP_MAX_MB = env.int("SESSION_BACKUP_MAX_MB", 64, minimum=1)
 PUPPETEER_EXECUTABLE_PATH = env.str("PUPPETEER_EXECUTABLE_PATH", "")
 # Chromium's own sandbox; it cannot run as root, so it is off only there by default.
 CHROMIUM_SANDBOX = env.bool("CHROMIUM_SANDBOX", os.geteuid() != 0)

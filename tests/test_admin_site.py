@@ -22,7 +22,7 @@ from tenants.models import MessageLog, PortalMembership, ReplyTemplate, SetupReq
 from tenants.states import SessionState
 from tests.fleet.factories import dead_host, live_host
 from workers import lifecycle
-from workers.models import FleetHost, WorkerProcess, WorkerTransition
+from workers.models import FleetHost, ProfileBackup, WorkerProcess, WorkerTransition
 
 PNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 QR_IMG = f'<img src="{PNG}"'
@@ -120,7 +120,10 @@ def everything(tenant, make_tenant, admin_user) -> dict[str, Any]:
     )
     membership, _ = services.membership_add(tenant=tenant, email="owner@acme.example")
     setup = services.setup_request_submit(email="new@initech.example", business_name="Initech", phone="1555")
-    return {"tenant": tenant, "template": template, "message": message, "membership": membership, "setup": setup}
+    backup = ProfileBackup.objects.create(tenant=tenant, data=b"\x1f\x8b" * 1000, digest="ab" * 32, size=2000, epoch=1,
+                                          host="h-live")
+    return {"tenant": tenant, "template": template, "message": message, "membership": membership, "setup": setup,
+            "backup": backup}
 
 
 # --- every page renders ----------------------------------------------------------------------
@@ -149,9 +152,22 @@ def test_every_change_page_of_the_domain_renders(staff, everything):
         reverse("admin:workers_workerprocess_change", args=[worker.pk]),
         reverse("admin:workers_workertransition_change", args=[WorkerTransition.objects.first().pk]),
         reverse("admin:workers_fleethost_change", args=[FleetHost.objects.get(name="h-live").pk]),
+        reverse("admin:workers_profilebackup_change", args=[everything["backup"].pk]),
     ]
     for url in pages:
         assert staff.get(url).status_code == 200, url
+
+
+def test_a_profile_backup_is_listed_without_its_data_and_can_be_deleted(staff, everything):
+    backup = everything["backup"]
+    page = staff.get(reverse("admin:workers_profilebackup_changelist")).content.decode()
+    assert "h-live" in page
+    change = staff.get(reverse("admin:workers_profilebackup_change", args=[backup.pk])).content.decode()
+    assert "field-digest" in change
+    assert "field-data" not in change
+    response = staff.post(reverse("admin:workers_profilebackup_delete", args=[backup.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not ProfileBackup.objects.exists()
 
 
 def test_the_tenant_changelist_shows_badges_heartbeat_and_host(staff, everything):

@@ -1,4 +1,5 @@
-"""The Django admin of orchestration: worker processes, their transitions, fleet hosts.
+"""The Django admin of orchestration: worker processes, their transitions, fleet hosts,
+profile backups.
 
 Workers and transitions are written by the lifecycle services, the agents and
 the sweep, never by hand: the pages are read-only apart from the lifecycle
@@ -24,7 +25,7 @@ from flowhq.admin_display import (
     worker_badge,
 )
 from workers.admin_actions import lifecycle_actions
-from workers.models import FleetHost, WorkerProcess, WorkerTransition
+from workers.models import FleetHost, ProfileBackup, WorkerProcess, WorkerTransition
 from workers.placement import hosts_with_load
 
 LATEST_TRANSITIONS = 50
@@ -112,3 +113,25 @@ class WorkerTransitionAdmin(ReadOnlyAdmin):
     search_fields = ["reason", "worker__tenant__name"]
     list_select_related = ["worker"]
     date_hierarchy = "created_at"
+
+
+@admin.register(ProfileBackup)
+class ProfileBackupAdmin(ReadOnlyAdmin):
+    """Written by workers; an operator may delete one (the next start then uses the host's own profile)."""
+
+    list_display = ["tenant", "kilobytes", "host", "epoch", "saved_at"]
+    list_filter = ["host"]
+    search_fields = ["tenant__name", "=tenant__id"]
+    list_select_related = ["tenant"]
+    fields = ["tenant", "kilobytes", "digest", "host", "epoch", "saved_at"]
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ProfileBackup]:
+        return super().get_queryset(request).defer("data")  # megabytes each; never shown
+
+    def has_delete_permission(self, request: HttpRequest, obj: ProfileBackup | None = None) -> bool:
+        return admin.ModelAdmin.has_delete_permission(self, request, obj)
+
+    @admin.display(description="size (KB)", ordering="size")
+    def kilobytes(self, backup: ProfileBackup) -> str:
+        return f"{backup.size / 1024:,.0f}"

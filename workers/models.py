@@ -90,3 +90,23 @@ class WorkerTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status} → {self.to_status}: {self.reason}"
+
+
+class ProfileBackup(models.Model):
+    """A tenant's browser profile (where WhatsApp Web keeps the link), packed.
+
+    Saved by the worker holding the tenant's lease; unpacked before Chromium
+    starts on a host whose profile did not come from it, so a tenant placed on
+    another host comes back linked without a new scan.
+    """
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="profile_backup")
+    data = models.BinaryField()
+    digest = models.CharField(max_length=64, help_text="SHA-256 of data; also the backup's version")
+    size = models.PositiveIntegerField()
+    epoch = models.PositiveBigIntegerField(help_text="The worker epoch that saved it")
+    host = models.CharField(max_length=100, blank=True)
+    saved_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"profile backup of {self.tenant_id} ({self.size} bytes)"

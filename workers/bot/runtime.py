@@ -27,6 +27,7 @@ from workers.bot.driver import CONNECTED, FAILED_STATES, UNPAIRED_STATES, Driver
 from workers.bot.pipeline import MessagePipeline
 from workers.bot.qr import QrBudget, qr_data_uri
 from workers.bot.reconnect import ReconnectBudget
+from workers.profile_backups import profile_backup_delete, profile_pack, profile_restore, profile_store
 from workers.runtime.base import Health, Runtime
 from workers.states import WorkerStatus
 from workers.transitions import Superseded, current_worker_transition
@@ -38,6 +39,8 @@ S = SessionState
 STARTING, QR, READY, RECONNECTING, IDLE, STOPPING = "starting", "qr", "ready", "reconnecting", "idle", "stopping"
 PAGE_CONNECT_TIMEOUT_S = 20.0
 SESSION_SEEN_EVERY_S = 60.0
+# WhatsApp Web writes the new link to IndexedDB just after it connects.
+FIRST_BACKUP_AFTER_S = 3.0
 
 
 class BotRuntime(Runtime):
@@ -54,7 +57,14 @@ class BotRuntime(Runtime):
         self._reconnecting: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self._seen_due = 0.0
+        self._linked = False
+        self._backups: asyncio.Task[None] | None = None
         self.pipeline = MessagePipeline(self)
+        if settings.SESSION_BACKUP:
+            try:
+                await self.db(profile_restore, tenant_id=self.ctx.tenant_id)
+            except Exception:
+                log.exception("could not restore the profile backup; starting from this host's profile")
         await self._open()
         self._consumer = asyncio.create_task(self._consume(), name="driver-events")
 
@@ -136,9 +146,12 @@ class BotRuntime(Runtime):
             wid = (await self.driver.state()).wid
         phone = wid
         self.phase = READY
+        self._linked = True
         self.reconnect.reset()
         self.qr_budget.reset()
         self.connected.set()
+        if settings.SESSION_BACKUP and self._backups is None:
+            self._backups = asyncio.create_task(self._back_up_periodically(), name="profile-backup")
         await self._session(S.CONNECTED, phone=phone or "", qr="", wa_state=CONNECTED,
                             last_seen_at=timezone.now(), last_error="")
         await self._tenant(TenantStatus.RUNNING, "connected to WhatsApp")
@@ -208,6 +221,8 @@ class BotRuntime(Runtime):
             pass
 
     async def _on_logout(self) -> None:
+        self._linked = False
+        await self.db(profile_backup_delete, tenant_id=self.ctx.tenant_id)  # the link it holds is dead
         await self._go_idle(S.LOGGED_OUT, "the phone unlinked this device; restart the worker to link it again")
 
     async def _go_idle(self, state: SessionState, reason: str) -> None:
@@ -224,6 +239,25 @@ class BotRuntime(Runtime):
                 await self.driver.blank()
             except Exception:
                 pass
+
+    # --- profile backups ------------------------------------------------------------
+
+    async def _back_up_periodically(self) -> None:
+        delay = FIRST_BACKUP_AFTER_S
+        while True:
+            await asyncio.sleep(delay)
+            delay = settings.SESSION_BACKUP_INTERVAL_MS / 1000
+            if self.phase == READY:
+                await self._back_up()
+
+    async def _back_up(self) -> None:
+        try:
+            data = await asyncio.to_thread(profile_pack, tenant_id=self.ctx.tenant_id)
+            if data is not None:
+                await self.db(profile_store, tenant_id=self.ctx.tenant_id, epoch=self.ctx.epoch,
+                              host=self.ctx.host, data=data)
+        except Exception:
+            log.exception("could not back up the profile")
 
     # --- heartbeat and stop ---------------------------------------------------------
 
@@ -259,12 +293,14 @@ class BotRuntime(Runtime):
         was = self.phase
         self.phase = STOPPING
         self.connected.clear()
-        for task in (self._reconnecting, getattr(self, "_consumer", None)):
+        for task in (self._reconnecting, getattr(self, "_consumer", None), getattr(self, "_backups", None)):
             if task is not None:
                 task.cancel()
         await self.pipeline.stop()
         if self.handle is not None:
             await self.handle.close()
+        if settings.SESSION_BACKUP and getattr(self, "_linked", False):
+            await self._back_up()  # Chromium is closed: the cleanest copy there is
         await self.db(_record_stopped, self.ctx.tenant_id)
         log.info("bot stopped; chromium closed", extra={"phase": was})
 

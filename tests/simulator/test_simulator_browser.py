@@ -547,6 +547,12 @@ def test_a_state_file_keeps_links_across_a_simulator_restart(tmp_path):
                     "POST", f"/_sim/phones/{PHONE}/messages", {"id": "K1", "from": CUSTOMER, "body": "x"}
                 )
                 await wait_for(page, "window.recorded.messages.length === 1")
+                # The page acknowledges once the message is on its disk; stopping before the
+                # acknowledgement arrives would rightly get the message redelivered.
+                for _ in range(100):
+                    if (await client.ok("GET", "/_sim/phones"))[0]["queued"] == 0:
+                        break
+                    await asyncio.sleep(0.05)
                 sim.stop()
                 await wait_for(page, "Socket.state === 'TIMEOUT'")
                 assert (await recorded(page))["states"][-1] == "TIMEOUT"

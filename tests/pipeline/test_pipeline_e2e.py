@@ -15,11 +15,23 @@ from tenants import services
 from tenants.messages import reply_message_id
 from tenants.models import Direction, MessageLog, MessageStatus
 from tests.botkit import Sim, link, start_agent, worker
-from tests.harness import wait_for
+from tests.harness import Fleet, wait_for
 from workers import lifecycle
 
 pytestmark = pytest.mark.integration
 PHONE = "4915100000001"
+
+
+def templates_loaded(fleet: Fleet, tenant_id: int) -> int:
+    """How many times the tenant's bot has loaded its templates (its log lines, via its agent's log)."""
+    return sum(
+        1 for proc in fleet.procs for line in proc.output().splitlines()
+        if f" tenant={tenant_id} " in line and 'msg="templates loaded"' in line
+    )
+
+
+def wait_reloaded(fleet: Fleet, tenant_id: int, after: int) -> None:
+    wait_for(lambda: templates_loaded(fleet, tenant_id) > after, 20, what="the bot to reload its templates")
 
 
 def replies_to(sim: Sim, count: int, timeout: float) -> list[dict]:
@@ -98,10 +110,11 @@ def test_a_template_edited_through_the_api_or_the_admin_changes_the_next_reply_w
     pid = worker(tenant.pk).pid
     sim.message(PHONE, "T1", "4917000000001", "what are your hours?")
     assert replies_to(sim, 1, 20)[-1]["body"] == "Open 9-5"
+    loaded = templates_loaded(bot_fleet, tenant.pk)
     edited = api.patch(f"/api/admin/tenants/{tenant.pk}/templates/{created.json()['id']}", {"body": "Open 8-6"},
                        format="json")
     assert edited.status_code == 200
-    time.sleep(1)
+    wait_reloaded(bot_fleet, tenant.pk, loaded)
     sim.message(PHONE, "T2", "4917000000001", "hours on sunday?")
     assert replies_to(sim, 2, 20)[-1]["body"] == "Open 8-6"
 
@@ -109,8 +122,9 @@ def test_a_template_edited_through_the_api_or_the_admin_changes_the_next_reply_w
     form = admin_client.get(change).context["adminform"].form
     data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
     data.update(enabled="on", body="Open 7-7, {name}")
+    loaded = templates_loaded(bot_fleet, tenant.pk)
     assert admin_client.post(change, data).status_code == 302
-    time.sleep(1)
+    wait_reloaded(bot_fleet, tenant.pk, loaded)
     sim.message(PHONE, "T3", "4917000000001", "hours today?")
     assert replies_to(sim, 3, 20)[-1]["body"].startswith("Open 7-7, ")
     assert worker(tenant.pk).pid == pid

@@ -20,6 +20,7 @@ from tests.botkit import (
 )
 from tests.harness import wait_for
 from workers import lifecycle
+from workers.models import ProfileBackup
 
 pytestmark = pytest.mark.integration
 PHONE = "4915100000001"
@@ -65,9 +66,11 @@ def test_the_link_survives_restart_force_restart_and_kill_9(bot_fleet, sim: Sim,
 def test_logout_on_the_phone_needs_a_new_qr_on_the_next_start(bot_fleet, sim: Sim, tenant):
     start_agent(bot_fleet)
     link(tenant.pk, sim, PHONE)
+    wait_for(lambda: ProfileBackup.objects.filter(tenant=tenant).exists(), 20, what="the profile backed up")
     sim.call("POST", f"/_sim/phones/{PHONE}/logout", expect=200)
     logged_out = wait_session(tenant.pk, "LOGGED_OUT")
     assert "unlinked" in logged_out.last_error
+    assert not ProfileBackup.objects.filter(tenant=tenant).exists(), "a dead link is not kept for another host"
     time.sleep(1)
     assert session(tenant.pk).state == "LOGGED_OUT", "a logged-out session is not retried"
     lifecycle.worker_restart(tenant_id=tenant.pk)

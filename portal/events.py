@@ -44,6 +44,13 @@ from tenants.models import WhatsAppSession
 class TooManyStreams(Unavailable):
     code = "too_many_streams"
 
+    def __init__(self, *, limit: int, retry_after_seconds: int) -> None:
+        super().__init__(
+            "This server is serving as many live streams as it may; poll /status and /qr, "
+            "or try the stream again later.", details={"limit": limit},
+        )
+        self.retry_after_seconds = retry_after_seconds
+
 
 class StreamSlots:
     """The event streams one web process serves at once, bounded."""
@@ -56,12 +63,7 @@ class StreamSlots:
         """A slot, or TooManyStreams; call what is returned (any number of times) to give it back."""
         with self._lock:
             if self.in_use >= limit:
-                error = TooManyStreams(
-                    "This server is serving as many live streams as it may; poll /status and /qr, "
-                    "or try the stream again later.", details={"limit": limit},
-                )
-                error.retry_after_seconds = retry_after_seconds
-                raise error
+                raise TooManyStreams(limit=limit, retry_after_seconds=retry_after_seconds)
             self.in_use += 1
         given_back = False
 

@@ -16,8 +16,8 @@ from pyzbar.pyzbar import decode
 
 from tenants.models import WhatsAppSession
 from tests.harness import Fleet, SimulatorProcess, ours, wait_for
+from tests.waits import wait_host, worker  # noqa: F401  (worker: the bot tests import it from here)
 from workers import lifecycle
-from workers.models import FleetHost, WorkerProcess
 
 # Fast clocks: QR codes rotate every 2 s; a dead socket is noticed within ~1.5 s.
 SIM_TIMINGS = {"qr_rotate_ms": 2000, "ping_interval_ms": 300, "ping_timeout_ms": 1500}
@@ -78,10 +78,6 @@ def session(tenant_id: int) -> WhatsAppSession:
     return WhatsAppSession.objects.get(tenant_id=tenant_id)
 
 
-def worker(tenant_id: int) -> WorkerProcess:
-    return WorkerProcess.objects.get(tenant_id=tenant_id)
-
-
 def wait_session(tenant_id: int, state: str, timeout: float = 60) -> WhatsAppSession:
     return wait_for(lambda: session(tenant_id).state == state and session(tenant_id), timeout,
                     what=f"session of {tenant_id} {state}")
@@ -97,7 +93,7 @@ def decode_qr(data_uri: str) -> str:
 def start_agent(fleet: Fleet, **env: str) -> str:
     host = fleet.new_host()
     fleet.agent(host, **env)
-    wait_for(lambda: FleetHost.objects.filter(name=host, pid__isnull=False).exists(), 30, what="agent")
+    wait_host(host)
     return host
 
 

@@ -8,7 +8,6 @@ worker, whose bot opens the simulator and publishes the QR that the admin page s
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +21,7 @@ from flowhq.chromium import find_chromium
 from tenants import services
 from tests.botkit import Sim, decode_qr, start_agent
 from tests.harness import wait_for
+from workers.bot.browser import chromium_args
 
 pytestmark = [
     pytest.mark.integration,
@@ -32,10 +32,8 @@ pytestmark = [
 T = TypeVar("T")
 PASSWORD = "operator-pass-123"
 QR_IMG = '#tenant-qr img[src^="data:image/png;base64,"]'
-# The operator's browser; Chromium cannot keep its sandbox when the tests run as root.
-FLAGS = ["--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions",
-         "--disable-background-networking", "--disable-sync", "--window-size=1280,900",
-         *(["--no-sandbox"] if os.geteuid() == 0 else [])]
+# The operator's browser: the bot's server flags, sandbox rule included, and a taller window.
+FLAGS = [*chromium_args(), "--window-size=1280,900"]
 
 
 def processes_of_profile(profile: Path) -> list[psutil.Process]:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from tenants import services
 from tests.botkit import BOT_ENV, Sim, link, session, worker
 from tests.harness import Fleet, wait_for
+from tests.waits import wait_host
 from workers.models import FleetHost, ProfileBackup, WorkerProcess
 from workers.profile_backups import profile_pack, profile_restore, profile_store
 from workers.profile_files import MARKER, local_digest, pack, unpack
@@ -112,13 +113,13 @@ def test_a_tenant_moved_to_a_host_without_its_profile_comes_back_linked_without_
     fleet.env.update(BOT_ENV, WHATSAPP_WEB_URL=sim.url)
     host_a, host_b = fleet.new_host(), fleet.new_host()
     agent_a = fleet.agent(host_a, SESSIONS_PATH=str(tmp_path / "disk-a"))
-    wait_for(lambda: FleetHost.objects.filter(name=host_a, pid__isnull=False).exists(), 30, what="agent a")
+    wait_host(host_a)
     linked = link(tenant.pk, sim, PHONE)
     backup = wait_for(lambda: ProfileBackup.objects.filter(tenant=tenant).first(), 30, what="the first backup")
     assert backup.host == host_a
 
     fleet.agent(host_b, SESSIONS_PATH=str(tmp_path / "disk-b"))
-    wait_for(lambda: FleetHost.objects.filter(name=host_b, pid__isnull=False).exists(), 30, what="agent b")
+    wait_host(host_b)
     fleet.beat()
     fleet.stop(agent_a, signal.SIGKILL)  # host A's agent is gone; the sweep moves its tenant
 

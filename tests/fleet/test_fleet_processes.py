@@ -17,33 +17,13 @@ from django.contrib.auth import get_user_model
 
 from flowhq.celery import app
 from tests.harness import Fleet, ours, tenant_processes, wait_for
+from tests.waits import wait_host, wait_running, wait_status, worker
 from workers import lifecycle
-from workers.models import FleetHost, WorkerProcess, WorkerTransition
+from workers.models import WorkerTransition
 from workers.states import DesiredState, WorkerStatus
 
 pytestmark = pytest.mark.integration
 W = WorkerStatus
-
-
-def worker(tenant_id: int) -> WorkerProcess:
-    return WorkerProcess.objects.get(tenant_id=tenant_id)
-
-
-def wait_running(tenant_id: int, *, not_pid: int | None = None, timeout: float = 40) -> WorkerProcess:
-    def check() -> WorkerProcess | None:
-        w = worker(tenant_id)
-        return w if w.status == W.RUNNING and w.pid and w.pid != not_pid else None
-
-    return wait_for(check, timeout, what=f"tenant {tenant_id} RUNNING")
-
-
-def wait_status(tenant_id: int, status: str, timeout: float = 40) -> WorkerProcess:
-    return wait_for(lambda: worker(tenant_id).status == status and worker(tenant_id), timeout,
-                    what=f"tenant {tenant_id} {status}")
-
-
-def wait_host(host: str) -> None:
-    wait_for(lambda: FleetHost.objects.filter(name=host, pid__isnull=False).exists(), 30, what=f"agent {host}")
 
 
 def pids(tenant_id: int) -> list[int]:

@@ -8,8 +8,8 @@ import sys
 import pytest
 import requests
 
-from tests.fleet.test_fleet_processes import wait_host, wait_running
 from tests.harness import ROOT, Fleet, child_env, free_port, wait_for
+from tests.waits import wait_host, wait_running
 from workers import lifecycle
 
 pytestmark = pytest.mark.integration

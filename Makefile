@@ -6,6 +6,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
+# whatsapp-web.js, pinned by its lock file, for the simulator's conformance test.
+CONFORMANCE := tests/conformance
+NODE_STAMP := $(CONFORMANCE)/node_modules/.installed
 PORT ?= 8000
 
 # The test run's own servers and names: a throwaway database (pytest-django
@@ -28,6 +31,11 @@ $(STAMP): requirements/base.txt requirements/dev.txt
 
 setup: $(STAMP)
 
+# Puppeteer's own browser download cannot work here: the system Chromium is used.
+$(NODE_STAMP): $(CONFORMANCE)/package.json $(CONFORMANCE)/package-lock.json
+	cd $(CONFORMANCE) && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 system:
 	@scripts/ensure-system.sh
 
@@ -44,6 +52,7 @@ run: setup system .env
 
 test: setup
 	@scripts/ensure-system.sh --test
+	@$(MAKE) --no-print-directory $(NODE_STAMP)
 	@REDIS_URL=$(TEST_REDIS_URL) scripts/ensure-services.sh --postgres
 	$(BIN)/ruff check .
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest

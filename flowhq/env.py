@@ -68,6 +68,20 @@ class Env:
             raise EnvError(name, value, f"an integer <= {maximum}")
         return number
 
+    def float(self, name: str, default: float, *, minimum: float | None = None) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise EnvError(name, value, "a number") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise EnvError(name, value, "a finite number")
+        if minimum is not None and number < minimum:
+            raise EnvError(name, value, f"a number >= {minimum}")
+        return number
+
     def list(self, name: str, default: list[str]) -> list[str]:
         value = self.raw(name)
         if value is None:

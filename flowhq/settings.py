@@ -268,6 +268,13 @@ RECONNECT_MAX_DELAY_MS = env.int("RECONNECT_MAX_DELAY_MS", 60000, minimum=0)
 BOT_RECONCILE_INTERVAL_MS = env.int("BOT_RECONCILE_INTERVAL_MS", 30000, minimum=100)
 # How far back the bot looks in WhatsApp's history for messages it never logged.
 CATCH_UP_WINDOW_SECONDS = env.int("CATCH_UP_WINDOW_SECONDS", 24 * 3600, minimum=0)
+# How long WhatsApp Web may take to load (window.Debug.VERSION), and, once connected, to sync
+# (Socket.hasSynced) before the bot listens to messages without waiting for it.
+WHATSAPP_WEB_LOAD_TIMEOUT_MS = env.int("WHATSAPP_WEB_LOAD_TIMEOUT_MS", 60000, minimum=1000)
+WHATSAPP_WEB_SYNC_TIMEOUT_MS = env.int("WHATSAPP_WEB_SYNC_TIMEOUT_MS", 60000, minimum=100)
+# Human takeover: after the owner answers a chat from the phone, the bot keeps quiet in it this
+# long (renewed by each further message of the owner); 0 turns takeover off. Minutes, decimals allowed.
+HUMAN_TAKEOVER_MINUTES = env.float("HUMAN_TAKEOVER_MINUTES", 30.0, minimum=0)
 
 SIMULATOR_PORT = env.int("SIMULATOR_PORT", 8100, minimum=1, maximum=65535)
 # `make run` creates a staff user "admin" with this password (generated into .env).

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the system packages FlowHQ needs are installed: Chromium (the bot's
-# browser), Redis (the broker) and libzbar (tests decode QR codes with it).
+# browser) and Redis (the broker); for the tests also libzbar (they decode QR codes), Node.js
+# and npm (whatsapp-web.js is the simulator's conformance test) and openssl (its certificate).
 # Installs with apt where it can; otherwise names exactly what is missing.
 set -euo pipefail
 
@@ -10,6 +11,9 @@ command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ "${1:-}" = "--test" ]; then
   ldconfig -p 2>/dev/null | grep -q 'libzbar\.so\.0' || missing+=(libzbar0)
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v pg_ctlcluster >/dev/null 2>&1 || command -v postgres >/dev/null 2>&1 \
     || pg_isready -q -h 127.0.0.1 2>/dev/null || missing+=(postgresql)
 fi

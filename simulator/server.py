@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from simulator.state import Close, DeviceKeys, Effect, Send, SimError, SimState
+from simulator.state import QR_REFS_PER_BATCH, Close, DeviceKeys, Effect, Send, SimError, SimState
 
 log = logging.getLogger("simulator")
 
@@ -39,9 +40,16 @@ class SimConfig:
     """The knobs of one simulator run (see `python -m simulator --help`)."""
 
     qr_rotate_ms: int = 20_000
+    qr_refs_per_batch: int = QR_REFS_PER_BATCH
     ping_interval_ms: int = 2_000
     ping_timeout_ms: int = 6_000
+    # After CONNECTED, how long the page takes at least to sync (Socket.hasSynced).
+    sync_delay_ms: int = 500
     state_file: Path | None = None
+    # window.Debug.VERSION: whatsapp-web.js 1.34's default web version, the one this page follows.
+    wa_version: str = "2.3000.1017054665"
+    # Modules the page leaves out, to show what a driver does when WhatsApp Web changes.
+    without_modules: tuple[str, ...] = ()
 
 
 class Hub:
@@ -96,7 +104,7 @@ CONFIG_KEY = web.AppKey("config", SimConfig)
 
 def create_app(config: SimConfig) -> web.Application:
     """The aiohttp application; state is loaded from `config.state_file` if it exists."""
-    state = SimState(qr_rotate_ms=config.qr_rotate_ms)
+    state = SimState(qr_rotate_ms=config.qr_rotate_ms, qr_refs_per_batch=config.qr_refs_per_batch)
     if config.state_file is not None and config.state_file.exists():
         state.restore(json.loads(config.state_file.read_text(encoding="utf-8")))
         log.info("restored links from %s", config.state_file)
@@ -190,13 +198,17 @@ def _write_atomically(path: Path, text: str) -> None:
 async def index(request: web.Request) -> web.Response:
     """WHATSAPP_WEB_URL: the page, with the ping settings baked into its script tag."""
     config = request.app[CONFIG_KEY]
-    html = (
-        (STATIC_DIR / "index.html")
-        .read_text(encoding="utf-8")
-        .replace("{{PING_INTERVAL_MS}}", str(config.ping_interval_ms))
-        .replace("{{PING_TIMEOUT_MS}}", str(config.ping_timeout_ms))
-    )
-    return _no_store(html, "text/html")
+    values = {
+        "PING_INTERVAL_MS": str(config.ping_interval_ms),
+        "PING_TIMEOUT_MS": str(config.ping_timeout_ms),
+        "SYNC_DELAY_MS": str(config.sync_delay_ms),
+        "VERSION": html.escape(config.wa_version),
+        "WITHOUT": html.escape(",".join(config.without_modules)),
+    }
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    for name, value in values.items():
+        page = page.replace("{{" + name + "}}", value)
+    return _no_store(page, "text/html")
 
 
 def static_file(name: str, content_type: str) -> Handler:
@@ -260,6 +272,10 @@ async def _on_page_frame(app: web.Application, device_id: str, data: str) -> Non
             state.report_state(device_id, str(frame["state"]))
         elif kind == "send":
             await hub.apply([_send_reply(state, device_id, frame)])
+        elif kind == "refresh":
+            await hub.apply(state.refresh_qr(device_id))
+        elif kind == "logout":
+            state.page_logout(device_id)
         else:
             raise ValueError(f"unknown frame type {kind!r}")
     except (ValueError, KeyError, TypeError) as exc:
@@ -269,9 +285,8 @@ async def _on_page_frame(app: web.Application, device_id: str, data: str) -> Non
 def _send_reply(state: SimState, device_id: str, frame: dict[str, Any]) -> Send:
     request_id = frame["req"]
     try:
-        message_id = frame.get("id")
-        sent = state.record_send(device_id, str(frame["to"]), str(frame["body"]),
-                                 None if message_id is None else str(message_id))
+        sent = state.record_send(device_id, str(frame["id"]), str(frame["chat"]), str(frame["body"]),
+                                 resend=bool(frame.get("resend")))
     except SimError as exc:
         return Send(device_id, {"type": "send-error", "req": request_id, "error": exc.message})
     return Send(device_id, {"type": "sent", "req": request_id, "id": sent.id, "t": sent.sent_at_ms // 1000})
@@ -332,14 +347,11 @@ async def phones(request: web.Request) -> web.Response:
 
 
 async def post_message(request: web.Request) -> web.Response:
-    """A customer writes to the phone; delivered now or when its device is next connected."""
+    """Something reaches the phone's account (a customer writes, a status post, the owner types…);
+    delivered now or when its device is next connected."""
     data = await _body(request)
-    message_id, sender, body = _field(data, "id", str), _field(data, "from", str), _field(data, "body", str)
-    if not message_id:
-        raise SimError(400, "field 'id' must not be empty")
-    queued, effects = request.app[STATE_KEY].post_message(
-        request.match_info["phone"], message_id, sender, body, _field(data, "name", str, "")
-    )
+    kind = _field(data, "kind", str, "dm")
+    queued, effects = request.app[STATE_KEY].post_message(request.match_info["phone"], kind, data)
     await request.app[HUB_KEY].apply(effects)
     return web.json_response({"queued": queued}, status=202)
 

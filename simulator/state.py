@@ -18,12 +18,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from simulator.kinds import Incoming, KindError, lid_of, message_id, parse, wire
+
 WA_SERVER = "c.us"
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+# CompanionWebClientType of Chrome: the fifth field of the QR payload (WAWebCompanionRegClientUtils.DEVICE_PLATFORM).
+DEVICE_PLATFORM = "1"
+# How many refs one QR "batch" shows before the page goes UNPAIRED_IDLE (until Cmd.refreshQR()).
+QR_REFS_PER_BATCH = 6
 # Expired refs are remembered only to tell "expired" (410) from "never issued" (404); bounded so a
 # long demo with fast rotation cannot grow without limit.
 MAX_REMEMBERED_REFS = 10_000
 _DIGITS = re.compile(r"[0-9]{5,20}")
+# A chat a page may send to: `<digits>@c.us|lid|g.us|newsletter`, or the status broadcast.
+_CHAT = re.compile(r"(?:[0-9]{5,20}@(?:c\.us|lid|g\.us|newsletter)|status@broadcast)")
 
 
 class SimError(Exception):
@@ -75,23 +83,10 @@ class Device:
     page_state: str | None = None
     ref: str | None = None
     ref_issued_ms: int = 0
+    # Refs shown in the current batch; after QR_REFS_PER_BATCH the page idles until it asks for more.
+    refs_in_batch: int = 0
     refuse_until_ms: int = 0
     silent_until_ms: int = 0
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """A message from a customer to a phone; `seq` is the delivery tag the page acknowledges."""
-
-    seq: int
-    id: str
-    sender: str
-    body: str
-    name: str
-    t: int
-
-
-_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 @dataclass(frozen=True)
@@ -99,13 +94,18 @@ class Sent:
     """A message the linked device sent."""
 
     id: str
-    to: str
+    chat: str
     body: str
     sent_at_ms: int
 
+    @property
+    def to(self) -> str:
+        return self.chat.split("@", 1)[0]
+
     def to_json(self) -> dict[str, str]:
         """The outbox entry as the control API returns it."""
-        return {"id": self.id, "to": self.to, "body": self.body, "sent_at": iso_utc(self.sent_at_ms)}
+        return {"id": self.id, "to": self.to, "chat": self.chat, "body": self.body,
+                "sent_at": iso_utc(self.sent_at_ms)}
 
 
 @dataclass
@@ -152,11 +152,13 @@ class SimState:
         self,
         *,
         qr_rotate_ms: int,
+        qr_refs_per_batch: int = QR_REFS_PER_BATCH,
         clock: Callable[[], int] = _now_ms,
         new_ref: Callable[[], str] = _new_ref,
         new_message_id: Callable[[], str] = _new_message_id,
     ) -> None:
         self._qr_rotate_ms = qr_rotate_ms
+        self._qr_refs_per_batch = qr_refs_per_batch
         self._clock = clock
         self._new_ref = new_ref
         self._new_message_id = new_message_id
@@ -180,7 +182,10 @@ class SimState:
         return device is not None and self._clock() < device.silent_until_ms
 
     def connect(self, device_id: str, keys: DeviceKeys, wid: str | None) -> list[Effect]:
-        """A page said hello: `wid` is the phone it believes it is linked to (from its storage)."""
+        """A page said hello: `wid` is the phone it believes it is linked to (from its storage).
+
+        A linked page is told it is connected, gets what waited for it (the offline messages) and
+        then `synced` — WhatsApp Web's `Socket.hasSynced`."""
         device = self._devices.setdefault(device_id, Device(device_id))
         device.keys = keys
         device.online = True
@@ -189,13 +194,16 @@ class SimState:
             phone = self._phones[wid]
             device.connected = True
             phone.in_flight.clear()
-            connected = self._send(device, {"type": "connected", "wid": wid, "pushname": phone.pushname})
-            return connected + self._deliver(phone)
+            connected = self._send(device, {"type": "connected", "wid": wid, "lid": lid_of(wid),
+                                            "pushname": phone.pushname, "platform": "android"})
+            return connected + self._deliver(phone) + self._send(device, {"type": "synced"})
         # The page and the service disagree about the link: the service wins.
         if device.phone is not None:
             self._unlink(device)
-        effects = self._send(device, {"type": "logout"}) if wid is not None else []
-        return effects + self._issue_ref(device)
+        if wid is not None:
+            return self._send(device, {"type": "logout"})  # the page clears its storage and reloads
+        device.refs_in_batch = 0
+        return self._issue_ref(device)
 
     def disconnect(self, device_id: str) -> None:
         """The device's socket is gone; unacknowledged messages will be pushed again next time."""
@@ -216,8 +224,22 @@ class SimState:
         if device is not None and device.online:
             device.page_state = state
 
+    def refresh_qr(self, device_id: str) -> list[Effect]:
+        """`Cmd.refreshQR()` on an idle QR page: a new batch of refs."""
+        device = self._devices.get(device_id)
+        if device is None or not device.online or device.phone is not None or device.ref is not None:
+            return []
+        device.refs_in_batch = 0
+        return self._issue_ref(device)
+
+    def page_logout(self, device_id: str) -> None:
+        """`Socket.logout()` on the page: the device unlinks itself (the page clears its own storage)."""
+        device = self._devices.get(device_id)
+        if device is not None and device.phone is not None:
+            self._unlink(device)
+
     def acknowledge(self, device_id: str, seq: int) -> None:
-        """The page handed message `seq` to its listeners: it leaves the queue."""
+        """The page stored message `seq`: it leaves the queue."""
         device = self._devices.get(device_id)
         if device is None or device.phone is None:
             return
@@ -228,25 +250,28 @@ class SimState:
         if len(phone.queue) != before:
             self.revision += 1
 
-    def record_send(self, device_id: str, to: str, body: str, message_id: str | None = None) -> Sent:
-        """The page sent a text; only a connected, linked device may.
+    def record_send(self, device_id: str, key_id: str, chat: str, body: str, *, resend: bool = False) -> Sent:
+        """The page sent a message with the key id it chose; only a connected, linked device may.
 
-        A client-chosen `message_id` is an idempotency key, as on WhatsApp: a
-        second send with an id already in the outbox is acknowledged with the
-        first send and not delivered again.
+        The service delivers every send it is given: the same id sent twice reaches the customer
+        twice. Only the page's own retry of a message it never saw acknowledged (`resend`) is
+        recognised by its id, as WhatsApp's recipients recognise a retried stanza.
         """
         device = self._devices.get(device_id)
         if device is None or not device.connected or device.phone is None:
             raise SimError(409, "this device is not connected to a phone")
-        require_digits(to, "to")
+        try:
+            message_id(key_id)
+        except KindError as exc:
+            raise SimError(400, str(exc)) from exc
+        if not _CHAT.fullmatch(chat):
+            raise SimError(400, f"cannot send to {chat!r}")
         outbox = self._phones[device.phone].outbox
-        if message_id is not None:
-            if not _CLIENT_ID.fullmatch(message_id):
-                raise SimError(400, "a message id is 8-64 letters, digits, '-' or '_'")
-            earlier = next((sent for sent in outbox if sent.id == message_id), None)
+        if resend:
+            earlier = next((sent for sent in outbox if sent.id == key_id), None)
             if earlier is not None:
                 return earlier
-        sent = Sent(id=message_id or self._new_message_id(), to=to, body=body, sent_at_ms=self._clock())
+        sent = Sent(id=key_id, chat=chat, body=body, sent_at_ms=self._clock())
         outbox.append(sent)
         self.revision += 1
         return sent
@@ -257,7 +282,11 @@ class SimState:
         effects: list[Effect] = []
         for device in list(self._devices.values()):
             if device.online and device.ref is not None and now - device.ref_issued_ms >= self._qr_rotate_ms:
-                effects += self._issue_ref(device)
+                if device.refs_in_batch >= self._qr_refs_per_batch:
+                    self._expire_ref(device)
+                    effects += self._send(device, {"type": "idle"})
+                else:
+                    effects += self._issue_ref(device)
         for phone in self._phones.values():
             effects += self._deliver(phone)
         return effects
@@ -268,9 +297,13 @@ class SimState:
         """The phone scanned a QR: link the device currently showing that ref. Returns the device id."""
         require_digits(phone_number, "phone")
         parts = payload.split(",")
-        if len(parts) != 4 or not all(parts):
-            raise SimError(400, "qr must be the payload 'ref,noiseKeyB64,identityKeyB64,advSecretKey'")
-        ref, *keys = parts
+        if len(parts) != 5 or not all(parts):
+            raise SimError(
+                400, "qr must be the payload 'ref,staticKeyB64,identityKeyB64,advSecretB64,platform' (five fields)"
+            )
+        ref, *keys, platform = parts
+        if platform != DEVICE_PLATFORM:
+            raise SimError(400, f"this QR names platform {platform!r}; the page shows {DEVICE_PLATFORM!r} (Chrome)")
         device = next((d for d in self._devices.values() if d.ref == ref), None)
         if device is None:
             if ref in self._expired_refs:
@@ -292,14 +325,21 @@ class SimState:
         effects += self._send(device, {"type": "paired", "wid": phone_number, "pushname": name})
         return device.id, effects
 
-    def post_message(
-        self, phone_number: str, message_id: str, sender: str, body: str, name: str = ""
-    ) -> tuple[bool, list[Effect]]:
-        """A customer wrote to the phone. Returns (still queued, effects)."""
+    def post_message(self, phone_number: str, kind: str, data: dict[str, Any]) -> tuple[bool, list[Effect]]:
+        """Something reaches the phone's account (`kinds.KINDS`). Returns (still queued, effects)."""
         require_digits(phone_number, "phone")
-        require_digits(sender, "from")
+        try:
+            fields = parse(kind, data)
+            given = data.get("id")
+            if given is None and kind in ("revoke", "edit", "reaction"):
+                given = self._new_message_id()
+            if not isinstance(given, str):
+                raise KindError("field 'id' must be of type str" if given is not None else "missing field 'id'")
+            message_id(given)
+        except KindError as exc:
+            raise SimError(400, str(exc)) from exc
         phone = self._phones.setdefault(phone_number, Phone(phone_number))
-        entry = Incoming(self._next_seq, message_id, sender, body, name, self._clock() // 1000)
+        entry = Incoming(self._next_seq, kind, given, fields, self._clock() // 1000)
         self._next_seq += 1
         phone.queue.append(entry)
         self.revision += 1
@@ -362,6 +402,7 @@ class SimState:
         return [
             {
                 "phone": p.number,
+                "lid": lid_of(p.number),
                 "device": p.device,
                 "pushname": p.pushname,
                 "online": p.device is not None and self._devices[p.device].connected,
@@ -391,8 +432,10 @@ class SimState:
         }
 
     def restore(self, data: dict[str, Any]) -> None:
-        """Load a snapshot into an empty state. Raises ValueError if it is not one of ours."""
-        if not isinstance(data, dict) or data.get("version") != SNAPSHOT_VERSION:
+        """Load a snapshot into an empty state (version 1, from before message kinds, too).
+        Raises ValueError if it is not one of ours."""
+        version = data.get("version") if isinstance(data, dict) else None
+        if version not in (1, SNAPSHOT_VERSION):
             raise ValueError(f"not a simulator state snapshot (version {SNAPSHOT_VERSION})")
         try:
             self._next_seq = int(data["next_seq"])
@@ -401,8 +444,8 @@ class SimState:
                     number=item["phone"],
                     device=item["device"],
                     pushname=item["pushname"],
-                    queue=[Incoming(**entry) for entry in item["queue"]],
-                    outbox=[Sent(**sent) for sent in item["outbox"]],
+                    queue=[_restore_incoming(entry, version) for entry in item["queue"]],
+                    outbox=[_restore_sent(sent, version) for sent in item["outbox"]],
                 )
                 self._phones[phone.number] = phone
                 if phone.device is not None:
@@ -441,24 +484,14 @@ class SimState:
             if entry.seq in phone.in_flight:
                 continue
             phone.in_flight.add(entry.seq)
-            effects += self._send(
-                device,
-                {
-                    "type": "msg",
-                    "seq": entry.seq,
-                    "id": entry.id,
-                    "from": entry.sender,
-                    "body": entry.body,
-                    "name": entry.name,
-                    "t": entry.t,
-                },
-            )
+            effects += self._send(device, {"type": "msg", "seq": entry.seq, **wire(entry, phone.number)})
         return effects
 
     def _issue_ref(self, device: Device) -> list[Effect]:
         self._expire_ref(device)
         device.ref = self._new_ref()
         device.ref_issued_ms = self._clock()
+        device.refs_in_batch += 1
         return self._send(device, {"type": "ref", "ref": device.ref})
 
     def _expire_ref(self, device: Device) -> None:
@@ -480,14 +513,27 @@ class SimState:
         self.revision += 1
 
     def _unlink_and_tell(self, device: Device) -> list[Effect]:
-        """Unlink; an online page is told at once and shown a fresh QR."""
+        """Unlink; an online page is told at once (it clears its storage and reloads to a new QR)."""
         self._unlink(device)
         if not device.online:
             del self._devices[device.id]
             return []
-        return self._send(device, {"type": "logout"}) + self._issue_ref(device)
+        return self._send(device, {"type": "logout"})
 
     def _payload(self, device: Device) -> str | None:
         if device.ref is None or device.keys is None:
             return None
-        return ",".join((device.ref, device.keys.noise, device.keys.identity, device.keys.adv))
+        return ",".join((device.ref, device.keys.noise, device.keys.identity, device.keys.adv, DEVICE_PLATFORM))
+
+
+def _restore_incoming(entry: dict[str, Any], version: int) -> Incoming:
+    if version == 1:  # a direct message, before kinds existed
+        fields = {"from": entry["sender"], "body": entry["body"], "name": entry["name"]}
+        return Incoming(entry["seq"], "dm", entry["id"], fields, entry["t"])
+    return Incoming(**entry)
+
+
+def _restore_sent(sent: dict[str, Any], version: int) -> Sent:
+    if version == 1:
+        return Sent(id=sent["id"], chat=f"{sent['to']}@c.us", body=sent["body"], sent_at_ms=sent["sent_at_ms"])
+    return Sent(**sent)

@@ -6,14 +6,16 @@
   durably, across restarts. A distinct message has a distinct id, so it is
   never refused as a duplicate.
 - A reply is claimed by inserting the outgoing row with an id derived from the
-  incoming one (`reply_message_id`). WhatsApp treats a message id as an
-  idempotency key, so re-sending a claimed reply after a crash cannot deliver
-  it twice, and a reply that was claimed but not confirmed is sent again.
+  incoming one (`reply_message_id`), in WhatsApp Web's own id format. The bot
+  sends it under that key and, before any (re)send, looks the key up in the
+  page: a reply WhatsApp Web already holds is not sent again (what this does and
+  does not guarantee: docs/architecture.md, "Exactly one reply").
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -23,19 +25,24 @@ from django.utils import timezone
 
 from flowhq.errors import ValidationFailed
 from flowhq.state_machine import StateMachine, move
-from tenants.models import Direction, MessageLog, MessageStatus, Tenant
+from tenants.models import Direction, MessageLog, MessageSource, MessageStatus, Tenant
 
 M = MessageStatus
-TERMINAL = (M.REPLIED, M.SENT, M.NO_MATCH, M.DROPPED, M.FAILED)
+TERMINAL = (M.REPLIED, M.SENT, M.NO_MATCH, M.DROPPED, M.FAILED, M.IGNORED, M.REVOKED)
 PENDING = (M.RECEIVED, M.QUEUED, M.RATE_LIMITED)
+_NUMBER = re.compile(r"[0-9]{5,20}")
 
+# Incoming rows go RECEIVED → (RATE_LIMITED →) REPLIED, or end as NO_MATCH, IGNORED (policy, human
+# takeover), REVOKED (deleted by the customer while waiting), DROPPED, FAILED. Outgoing rows go
+# QUEUED → (RATE_LIMITED →) SENT, or FAILED, or DROPPED (not sent: the chat was taken over or the
+# message it answered was deleted).
 MESSAGE_MACHINE = StateMachine(
     "message",
     {
-        M.RECEIVED: {M.RATE_LIMITED, M.REPLIED, M.NO_MATCH, M.DROPPED, M.FAILED},
-        M.QUEUED: {M.RATE_LIMITED, M.SENT, M.FAILED},
-        M.RATE_LIMITED: {M.REPLIED, M.SENT, M.FAILED},
-        M.REPLIED: set(), M.SENT: set(), M.NO_MATCH: set(), M.DROPPED: set(), M.FAILED: set(),
+        M.RECEIVED: {M.RATE_LIMITED, M.REPLIED, M.NO_MATCH, M.DROPPED, M.FAILED, M.IGNORED, M.REVOKED},
+        M.QUEUED: {M.RATE_LIMITED, M.SENT, M.FAILED, M.DROPPED},
+        M.RATE_LIMITED: {M.REPLIED, M.SENT, M.FAILED, M.DROPPED, M.IGNORED, M.REVOKED},
+        **{status: set() for status in TERMINAL},
     },
 )
 
@@ -51,17 +58,63 @@ def new_message_id() -> str:
 
 
 def incoming_claim(
-    *, tenant_id: int, message_id: str, chat: str, body: str, wa_timestamp: datetime | None = None
+    *, tenant_id: int, message_id: str, chat: str, body: str, wa_timestamp: datetime | None = None,
+    kind: str = "chat", author: str = "", ignored: str = "",
 ) -> MessageLog | None:
-    """Log an incoming message; None if this id was already claimed (a duplicate)."""
+    """Log an incoming message; None if this id was already claimed (a duplicate).
+
+    With `ignored` (the reason) it is logged as IGNORED at once: seen, and never to be answered."""
+    terminal = {"status": M.IGNORED, "error": ignored[:500], "completed_at": timezone.now(), "latency_ms": 0}
     try:
         with transaction.atomic():
             return MessageLog.objects.create(
-                tenant_id=tenant_id, message_id=message_id, chat=chat, direction=Direction.IN, body=body,
-                status=M.RECEIVED, wa_timestamp=wa_timestamp,
+                tenant_id=tenant_id, message_id=message_id, chat=chat, direction=Direction.IN,
+                source=MessageSource.CUSTOMER, kind=kind[:32], author=author, body=body, wa_timestamp=wa_timestamp,
+                **(terminal if ignored else {"status": M.RECEIVED}),
             )
     except IntegrityError:
         return None
+
+
+def phone_message_record(
+    *, tenant_id: int, message_id: str, chat: str, body: str, kind: str = "chat",
+    wa_timestamp: datetime | None = None,
+) -> MessageLog | None:
+    """Log a message the owner typed on the linked phone (sent, by them); None if already logged."""
+    try:
+        with transaction.atomic():
+            return MessageLog.objects.create(
+                tenant_id=tenant_id, message_id=message_id, chat=chat, direction=Direction.OUT,
+                source=MessageSource.PHONE, kind=kind[:32], body=body, status=M.SENT, wa_timestamp=wa_timestamp,
+                completed_at=timezone.now(), latency_ms=0,
+            )
+    except IntegrityError:
+        return None
+
+
+def incoming_revoke(*, tenant_id: int, message_id: str) -> MessageLog | None:
+    """The customer deleted a message: if it was still waiting it becomes REVOKED (and a reply
+    claimed for it but not sent, DROPPED). Returns the row if it was still waiting."""
+    with transaction.atomic():
+        row = (MessageLog.objects.select_for_update()
+               .filter(tenant_id=tenant_id, message_id=message_id, direction=Direction.IN, status__in=PENDING)
+               .first())
+        if row is None:
+            return None
+        revoked = message_transition(log_id=row.pk, to=M.REVOKED, error="deleted by the customer before it was answered")
+        reply = MessageLog.objects.filter(
+            tenant_id=tenant_id, direction=Direction.OUT, in_reply_to=message_id, status__in=PENDING
+        ).first()
+        if reply is not None:
+            message_transition(log_id=reply.pk, to=M.DROPPED, error="not sent: the customer deleted the message")
+    return revoked
+
+
+def incoming_edit(*, tenant_id: int, message_id: str, body: str) -> bool:
+    """The customer edited a message; a message still waiting is answered by its new text."""
+    return bool(MessageLog.objects.filter(
+        tenant_id=tenant_id, message_id=message_id, direction=Direction.IN, status__in=PENDING
+    ).update(body=body, updated_at=timezone.now()))
 
 
 def reply_claim(*, incoming: MessageLog, body: str) -> MessageLog:
@@ -71,7 +124,7 @@ def reply_claim(*, incoming: MessageLog, body: str) -> MessageLog:
         with transaction.atomic():
             return MessageLog.objects.create(
                 tenant_id=incoming.tenant_id, message_id=message_id, chat=incoming.chat, direction=Direction.OUT,
-                body=body, status=M.QUEUED, in_reply_to=incoming.message_id,
+                source=MessageSource.BOT, body=body, status=M.QUEUED, in_reply_to=incoming.message_id,
             )
     except IntegrityError:
         return MessageLog.objects.get(tenant_id=incoming.tenant_id, message_id=message_id, direction=Direction.OUT)
@@ -80,14 +133,15 @@ def reply_claim(*, incoming: MessageLog, body: str) -> MessageLog:
 def outgoing_create(*, tenant: Tenant, to: str, body: str) -> MessageLog:
     """A text an operator sends through the API; the tenant's worker delivers it."""
     number = to.strip().removeprefix("+").split("@", 1)[0]
-    if not number.isdigit() or not 5 <= len(number) <= 20:
+    # ASCII digits only: str.isdigit() would take "٤٩١" too, which no WhatsApp id has.
+    if not _NUMBER.fullmatch(number):
         raise ValidationFailed("`to` must be a phone number in international format (digits only).",
                                details={"to": ["Enter digits, e.g. 4915112345678."]})
     if not body.strip():
         raise ValidationFailed("The message may not be empty.", details={"body": ["This field may not be blank."]})
     return MessageLog.objects.create(
         tenant=tenant, message_id=new_message_id(), chat=f"{number}@c.us", direction=Direction.OUT,
-        body=body, status=M.QUEUED,
+        source=MessageSource.API, body=body, status=M.QUEUED,
     )
 
 

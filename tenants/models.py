@@ -15,6 +15,13 @@ class Tenant(models.Model):
     status_reason = models.CharField(max_length=500, blank=True)
     # Bot settings; null means "use the platform default from the environment".
     rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    # Message policy (status posts, newsletters and reactions are never answered; see tenants/policy.py).
+    reply_in_groups = models.BooleanField(
+        default=False, help_text="Answer messages in groups too (by default groups are logged, not answered)."
+    )
+    reply_to_media = models.BooleanField(
+        default=True, help_text="Answer images, videos and documents by matching their caption."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -108,8 +115,9 @@ class WhatsAppSession(models.Model):
     qr_issued_at = models.DateTimeField(null=True, blank=True)
     qr_count = models.PositiveIntegerField(default=0, help_text="QR codes shown since the last start")
     phone = models.CharField(max_length=32, blank=True)
-    # WhatsApp Web's own socket state, as last reported from inside the page.
+    # WhatsApp Web's own socket state, as last reported from inside the page, and its version.
     wa_state = models.CharField(max_length=32, blank=True)
+    wa_version = models.CharField("WhatsApp Web version", max_length=64, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -135,6 +143,19 @@ class MessageStatus(models.TextChoices):
     RATE_LIMITED = "rate_limited", "Waiting for the rate limit"
     DROPPED = "dropped", "Dropped"
     FAILED = "failed", "Failed"
+    # Logged, never to be answered: the tenant's policy (a group, media) or a human took the chat over.
+    IGNORED = "ignored", "Ignored"
+    # The customer deleted the message before it was answered.
+    REVOKED = "revoked", "Revoked by the sender"
+
+
+class MessageSource(models.TextChoices):
+    """Who wrote a logged message."""
+
+    CUSTOMER = "customer", "Customer"
+    BOT = "bot", "Auto-reply"
+    API = "api", "Sent through the API"
+    PHONE = "phone", "Sent from the phone"
 
 
 class MessageLog(models.Model):
@@ -142,6 +163,12 @@ class MessageLog(models.Model):
     message_id = models.CharField(max_length=128)
     chat = models.CharField(max_length=128)
     direction = models.CharField(max_length=3, choices=Direction.choices)
+    source = models.CharField(max_length=8, choices=MessageSource.choices, default=MessageSource.CUSTOMER)
+    # WhatsApp's message type: chat, image, video, document, ciphertext, …
+    kind = models.CharField(max_length=32, default="chat")
+    # In a group: who wrote it (the chat is the group).
+    author = models.CharField(max_length=128, blank=True)
+    # The text; for media, the caption.
     body = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=MessageStatus.choices)
     # For an outgoing reply: the incoming message it answers.
@@ -167,3 +194,23 @@ class MessageLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.message_id} [{self.status}]"
+
+
+class ChatPause(models.Model):
+    """Human takeover: the owner answered this chat from the phone, so the bot keeps quiet in it
+    until `paused_until` (renewed by each further message of the owner)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="chat_pauses")
+    chat = models.CharField(max_length=128)
+    paused_until = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-paused_until"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "chat"], name="chat_pause_one_per_chat")]
+        indexes = [models.Index(fields=["tenant", "-paused_until"], name="chat_pause_tenant_until")]
+
+    def __str__(self) -> str:
+        return f"{self.chat} paused until {self.paused_until:%Y-%m-%d %H:%M}"

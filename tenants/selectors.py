@@ -39,7 +39,8 @@ def member_list(*, tenant: Tenant) -> QuerySet[PortalMembership]:
 
 
 def message_log_list(
-    *, tenant_id: int, chat: str | None = None, direction: str | None = None, status: str | None = None
+    *, tenant_id: int, chat: str | None = None, direction: str | None = None, status: str | None = None,
+    source: str | None = None,
 ) -> QuerySet[MessageLog]:
     logs = MessageLog.objects.filter(tenant_id=tenant_id)
     if chat:
@@ -48,6 +49,8 @@ def message_log_list(
         logs = logs.filter(direction=direction)
     if status:
         logs = logs.filter(status=status)
+    if source:
+        logs = logs.filter(source=source)
     return logs.order_by("-created_at", "-id")
 
 
@@ -85,8 +88,13 @@ def pending_messages(*, tenant_id: int) -> list[MessageLog]:
     return list(MessageLog.objects.filter(tenant_id=tenant_id, status__in=PENDING).order_by("created_at", "id"))
 
 
-def logged_incoming_ids(*, tenant_id: int, message_ids: list[str]) -> set[str]:
-    """Which of `message_ids` the log already has as incoming messages."""
-    return set(MessageLog.objects.filter(
-        tenant_id=tenant_id, direction=Direction.IN, message_id__in=message_ids
-    ).values_list("message_id", flat=True))
+def logged_ids(*, tenant_id: int, message_ids: list[str]) -> set[tuple[str, str]]:
+    """Which of `message_ids` the log already has, as (message id, direction) pairs."""
+    return set(MessageLog.objects.filter(tenant_id=tenant_id, message_id__in=message_ids).values_list(
+        "message_id", "direction"
+    ))
+
+
+def outgoing_logged(*, tenant_id: int, message_id: str) -> bool:
+    """Is `message_id` one of ours (an auto-reply or an API send) or already logged from the phone?"""
+    return MessageLog.objects.filter(tenant_id=tenant_id, message_id=message_id, direction=Direction.OUT).exists()

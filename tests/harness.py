@@ -206,12 +206,14 @@ class SimulatorProcess:
     """`python -m simulator` as a subprocess; output goes to a file so it can never block on a pipe."""
 
     def __init__(self, log_path: Path, *, port: int = 0, state_file: Path | None = None,
-                 qr_rotate_ms: int = 20000, ping_interval_ms: int = 2000, ping_timeout_ms: int = 6000) -> None:
+                 qr_rotate_ms: int = 20000, ping_interval_ms: int = 2000, ping_timeout_ms: int = 6000,
+                 sync_delay_ms: int = 200, extra_args: tuple[str, ...] = ()) -> None:
         self.log_path = log_path
         self.port = port
         self.state_file = state_file
         self.timings = {"--qr-rotate-ms": qr_rotate_ms, "--ping-interval-ms": ping_interval_ms,
-                        "--ping-timeout-ms": ping_timeout_ms}
+                        "--ping-timeout-ms": ping_timeout_ms, "--sync-delay-ms": sync_delay_ms}
+        self.extra_args = extra_args
         self.url = ""
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -219,6 +221,7 @@ class SimulatorProcess:
         args = [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", str(self.port)]
         for option, value in self.timings.items():
             args += [option, str(value)]
+        args += self.extra_args
         if self.state_file is not None:
             args += ["--state-file", str(self.state_file)]
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0

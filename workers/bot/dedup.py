@@ -26,5 +26,8 @@ class RecentIds:
             self._ids.popitem(last=False)
         return False
 
+    def __contains__(self, message_id: object) -> bool:
+        return message_id in self._ids
+
     def __len__(self) -> int:
         return len(self._ids)

@@ -1,11 +1,16 @@
-"""The message pipeline: dedup → per-chat queue → template match → rate limit → send → log.
+"""The message pipeline: policy → dedup → per-chat queue → template match → rate limit → send → log.
 
 Every step writes the message log, which is also the pipeline's memory: on
 ready (after any restart) the pipeline resumes what is still pending — incoming
 messages not yet answered and texts not yet sent — so a message that arrived
 while the worker was down, or died with it, is answered once it is back.
 Sends are fenced by the lease: a process that may no longer hold the tenant
-sends nothing.
+sends nothing. A reply goes out under a key derived from the message it
+answers, and the page is asked for that key before any (re)send.
+
+What a real account receives is sorted by the tenant's policy (tenants/policy.py);
+a message the owner types on the phone pauses the bot in that chat (human takeover,
+tenants/takeover.py).
 """
 
 from __future__ import annotations
@@ -13,22 +18,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from tenants.messages import (
     incoming_claim,
+    incoming_edit,
+    incoming_revoke,
     message_transition,
+    phone_message_record,
     reply_claim,
 )
 from tenants.models import Direction, MessageLog, MessageStatus, Tenant
-from tenants.selectors import logged_incoming_ids, pending_messages, template_list, template_version
+from tenants.policy import ReplyPolicy, Verdict, decide
+from tenants.selectors import logged_ids, outgoing_logged, pending_messages, template_list, template_version
+from tenants.takeover import chat_pause_active, chat_pause_renew
 from tenants.templates import CompiledTemplates, Template, render
 from workers.bot.chat_queue import ChatQueues
 from workers.bot.dedup import RecentIds
-from workers.bot.driver import SendFailed, number_of
+from workers.bot.driver import Delivery, SendFailed, number_of
 from workers.bot.rate_limiter import RateLimiter
 
 if TYPE_CHECKING:
@@ -38,15 +50,39 @@ log = logging.getLogger(__name__)
 M = MessageStatus
 SEND_ATTEMPTS = 3
 CHAT_IDLE_SECONDS = 60.0
+NOT_ACKNOWLEDGED = "handed to WhatsApp Web; waiting for the server to acknowledge it"
 
 
-def _load_templates(tenant_id: int) -> tuple[list[Template], str, int, tuple[Any, ...]]:
+@dataclass(frozen=True)
+class BotSettings:
+    templates: list[Template]
+    tenant_name: str
+    rate_limit: int
+    policy: ReplyPolicy
+    version: tuple[Any, ...]
+
+
+def _load_settings(tenant_id: int) -> BotSettings:
     # The version first: a change made while the rows are read shows up as a newer version later.
     version = template_version(tenant_id=tenant_id)
     tenant = Tenant.objects.get(pk=tenant_id)
     rows = template_list(tenant_id=tenant_id, enabled_only=True).values("id", "match", "pattern", "body", "priority")
-    limit = tenant.rate_limit_per_minute or settings.RATE_LIMIT_MAX_PER_MINUTE
-    return [Template(**row) for row in rows], tenant.name, limit, version
+    return BotSettings(
+        templates=[Template(**row) for row in rows], tenant_name=tenant.name,
+        rate_limit=tenant.rate_limit_per_minute or settings.RATE_LIMIT_MAX_PER_MINUTE,
+        policy=ReplyPolicy(reply_in_groups=tenant.reply_in_groups, reply_to_media=tenant.reply_to_media),
+        version=version,
+    )
+
+
+def _timestamp(data: dict[str, Any]) -> datetime | None:
+    return datetime.fromtimestamp(data["t"], UTC) if data.get("t") else None
+
+
+def _paused_by_owner(tenant_id: int, chat: str) -> str:
+    """Why the bot must keep quiet in `chat` now, or ''."""
+    pause = chat_pause_active(tenant_id=tenant_id, chat=chat)
+    return f"the owner took this chat over (paused until {pause.paused_until:%H:%M:%S} UTC)" if pause else ""
 
 
 class MessagePipeline:
@@ -57,6 +93,7 @@ class MessagePipeline:
         self.templates = CompiledTemplates([])
         self.tenant_name = ""
         self.rate_limit = settings.RATE_LIMIT_MAX_PER_MINUTE
+        self.policy = ReplyPolicy()
         self.names: dict[str, str] = {}
         self.queues: ChatQueues[MessageLog] = ChatQueues(
             self._answer, size=settings.CHAT_QUEUE_SIZE, idle_seconds=CHAT_IDLE_SECONDS
@@ -64,7 +101,11 @@ class MessagePipeline:
         self.limiter = RateLimiter(settings.REDIS_URL, self.tenant_id, window_ms=settings.RATE_LIMIT_WINDOW_MS)
         self._outbox_lock = asyncio.Lock()
         self._in_flight: set[int] = set()
-        self._templates_version: tuple[Any, ...] | None = None
+        # Key ids this process sends: their `add` events (id.fromMe) are ours, not the owner's.
+        self._ours: RecentIds = RecentIds()
+        self._revoked: RecentIds = RecentIds()
+        self._edits: dict[str, str] = {}
+        self._settings_version: tuple[Any, ...] | None = None
         self._reconciler: asyncio.Task[None] | None = None
 
     # --- entry points -----------------------------------------------------------
@@ -72,7 +113,6 @@ class MessagePipeline:
     async def on_ready(self) -> None:
         await self.reload_templates()
         await self.resume()
-        await self.catch_up()
         if self._reconciler is None:
             self._reconciler = asyncio.create_task(self._reconcile_periodically(), name="reconcile")
 
@@ -85,7 +125,7 @@ class MessagePipeline:
             if not self.bot.connected.is_set():
                 continue
             try:
-                if await self.bot.db(template_version, tenant_id=self.tenant_id) != self._templates_version:
+                if await self.bot.db(template_version, tenant_id=self.tenant_id) != self._settings_version:
                     log.info("templates changed without a reload nudge")
                     await self.reload_templates()
                 await self.resume()
@@ -93,28 +133,81 @@ class MessagePipeline:
                 log.exception("could not reconcile with the database")
 
     async def reload_templates(self) -> None:
-        templates, self.tenant_name, self.rate_limit, self._templates_version = await self.bot.db(
-            _load_templates, self.tenant_id
-        )
-        self.templates = CompiledTemplates(templates)
-        log.info("templates loaded", extra={"count": len(templates), "rate_limit": self.rate_limit})
+        loaded = await self.bot.db(_load_settings, self.tenant_id)
+        self.templates = CompiledTemplates(loaded.templates)
+        self.tenant_name, self.rate_limit, self.policy = loaded.tenant_name, loaded.rate_limit, loaded.policy
+        self._settings_version = loaded.version
+        log.info("templates loaded", extra={"count": len(loaded.templates), "rate_limit": self.rate_limit,
+                                            "groups": self.policy.reply_in_groups, "media": self.policy.reply_to_media})
 
     async def incoming(self, data: dict[str, Any]) -> None:
-        message_id, chat = data.get("id"), data.get("chat") or data.get("from")
-        if not message_id or not chat or self.recent.seen(message_id):
+        """One message the page shows (`driver.describe`), whichever way it went."""
+        message_id, chat = data.get("id"), data.get("chat")
+        if not message_id or not chat:
             return
-        if data.get("kind", "chat") != "chat":
-            log.info("ignoring a non-text message", extra={"kind": data.get("kind")})
+        if data.get("from_me"):
+            await self._from_me(data)
             return
-        sent_at = datetime.fromtimestamp(data["t"], UTC) if data.get("t") else None
+        if self.recent.seen(message_id):
+            return
+        decision = decide(kind=data.get("kind") or "chat", status=bool(data.get("status")),
+                          newsletter=bool(data.get("newsletter")), group=bool(data.get("group")),
+                          broadcast=bool(data.get("broadcast")), policy=self.policy)
+        if decision.verdict is Verdict.SKIP:
+            log.info("not for the bot", extra={"why": decision.reason, "message_id": message_id})
+            return
+        ignored = decision.reason if decision.verdict is Verdict.IGNORE else ""
         row = await self.bot.db(incoming_claim, tenant_id=self.tenant_id, message_id=message_id, chat=chat,
-                                body=data.get("body", ""), wa_timestamp=sent_at)
+                                body=data.get("text") or "", wa_timestamp=_timestamp(data),
+                                kind=data.get("kind") or "chat", author=data.get("author") or "", ignored=ignored)
         if row is None:
             log.info("duplicate message ignored", extra={"message_id": message_id})
             return
+        if ignored:
+            log.info("message logged, not answered", extra={"why": ignored, "message_id": message_id})
+            return
         if data.get("name"):
-            self.names[chat] = data["name"]
+            self.names[data.get("author") or chat] = data["name"]
         await self._enqueue(row)
+
+    async def _from_me(self, data: dict[str, Any]) -> None:
+        """A message from this account: ours (a reply, an API send) or the owner's, typed on the phone."""
+        message_id, chat = data["id"], data["chat"]
+        if message_id in self._ours or await self.bot.db(outgoing_logged, tenant_id=self.tenant_id,
+                                                         message_id=message_id):
+            return
+        row = await self.bot.db(phone_message_record, tenant_id=self.tenant_id, message_id=message_id, chat=chat,
+                                body=data.get("text") or "", kind=data.get("kind") or "chat",
+                                wa_timestamp=_timestamp(data))
+        if row is None or settings.HUMAN_TAKEOVER_MINUTES <= 0:
+            return
+        written = _timestamp(data) or timezone.now()
+        until = written + timedelta(minutes=settings.HUMAN_TAKEOVER_MINUTES)
+        if until > timezone.now():
+            await self.bot.db(chat_pause_renew, tenant_id=self.tenant_id, chat=chat, until=until)
+            log.info("the owner answered from the phone: the bot keeps quiet in this chat",
+                     extra={"chat": chat, "until": until.isoformat()})
+
+    async def revoked(self, data: dict[str, Any]) -> None:
+        """The customer deleted a message: not answered if it is still waiting."""
+        message_id = data.get("id")
+        if not message_id or data.get("from_me"):
+            return
+        self._revoked.seen(message_id)
+        row = await self.bot.db(incoming_revoke, tenant_id=self.tenant_id, message_id=message_id)
+        log.info("message deleted by the customer",
+                 extra={"message_id": message_id, "was_waiting": row is not None})
+
+    async def edited(self, data: dict[str, Any]) -> None:
+        """The customer edited a message: one still waiting is answered by its new text."""
+        message_id = data.get("id")
+        if not message_id or data.get("from_me"):
+            return
+        text = data.get("text") or ""
+        waiting = await self.bot.db(incoming_edit, tenant_id=self.tenant_id, message_id=message_id, body=text)
+        if waiting:
+            self._edits[message_id] = text
+        log.info("message edited by the customer", extra={"message_id": message_id, "was_waiting": waiting})
 
     async def resume(self) -> None:
         """Pick up what an earlier process (or this one, before a disconnect) left pending."""
@@ -129,12 +222,14 @@ class MessagePipeline:
             log.info("resumed pending messages", extra={"count": len(pending)})
 
     async def catch_up(self) -> None:
-        """Handle messages WhatsApp shows in its history that the log has never seen."""
+        """Handle messages WhatsApp Web holds that the log has never seen (both ways: the owner
+        may have written from the phone while the bot was down)."""
         since = time.time() - settings.CATCH_UP_WINDOW_SECONDS
         history = await self.bot.driver.recent_messages(since) if self.bot.driver is not None else []
         ids = [m["id"] for m in history if m.get("id")]
-        known = await self.bot.db(logged_incoming_ids, tenant_id=self.tenant_id, message_ids=ids) if ids else set()
-        missed = [m for m in history if m.get("id") and m["id"] not in known]
+        known = await self.bot.db(logged_ids, tenant_id=self.tenant_id, message_ids=ids) if ids else set()
+        missed = [m for m in history if m.get("id")
+                  and (m["id"], Direction.OUT if m.get("from_me") else Direction.IN) not in known]
         for message in missed:
             await self.incoming(message)
         if missed:
@@ -165,20 +260,39 @@ class MessagePipeline:
 
     async def _answer(self, incoming: MessageLog) -> None:
         try:
-            template = self.templates.match(incoming.body)
+            if incoming.message_id in self._revoked:
+                return  # already REVOKED in the log
+            paused = await self.bot.db(_paused_by_owner, self.tenant_id, incoming.chat)
+            if paused:
+                await self.bot.db(message_transition, log_id=incoming.pk, to=M.IGNORED, error=paused)
+                return
+            text = self._edits.pop(incoming.message_id, incoming.body)
+            template = self.templates.match(text)
             if template is None:
                 await self.bot.db(message_transition, log_id=incoming.pk, to=M.NO_MATCH)
                 return
-            number = number_of(incoming.chat)
-            body = render(template.body, name=self.names.get(incoming.chat, ""), number=number,
+            person = incoming.author or incoming.chat
+            body = render(template.body, name=self.names.get(person, ""), number=number_of(person),
                           tenant=self.tenant_name)
             reply = await self.bot.db(reply_claim, incoming=incoming, body=body)
             await self._deliver(reply, reply_to=incoming)
         finally:
             self._in_flight.discard(incoming.pk)
 
+    async def _not_to_send(self, reply_to: MessageLog | None) -> str:
+        """Why an auto-reply must not go out after all (deleted, or the owner took over), or ''."""
+        if reply_to is None:
+            return ""
+        if reply_to.message_id in self._revoked:
+            return "not sent: the customer deleted the message"
+        return await self.bot.db(_paused_by_owner, self.tenant_id, reply_to.chat)
+
     async def _deliver(self, out: MessageLog, *, reply_to: MessageLog | None) -> None:
-        """Rate limit, send (fenced), and record the outcome on both log rows."""
+        """Rate limit, send (fenced), and record the outcome on both log rows.
+
+        The page is asked for our key first: a message WhatsApp Web already holds (sent by an
+        earlier process that died, or still waiting for the server) is never sent again, and
+        costs no rate-limit slot."""
         self._in_flight.add(out.pk)
         try:
             if out.status in (M.SENT, M.REPLIED):
@@ -193,30 +307,48 @@ class MessagePipeline:
                         await self.bot.db(message_transition, log_id=row.pk, to=M.RATE_LIMITED,
                                           error=f"waiting {wait_ms} ms for the rate limit")
 
-            if not await self._connected():
-                return  # stays pending; resumed when the bot is ready again
-            await self.limiter.acquire(self.rate_limit, on_wait=waiting)
+            delivery: Delivery | None = None
             error = ""
             for attempt in range(1, SEND_ATTEMPTS + 1):
                 if not await self._connected():
-                    return
+                    return  # stays pending; resumed when the bot is ready again
                 try:
-                    await self.bot.driver.send_text(out.chat, out.body, message_id=out.message_id)
+                    delivery = await self.bot.driver.lookup(out.chat, key_id=out.message_id)
+                    if delivery is None:
+                        await self.limiter.acquire(self.rate_limit, on_wait=waiting)
+                        if not await self._connected():
+                            return
+                        if why := await self._not_to_send(reply_to):
+                            await self._withhold(out, reply_to, why)
+                            return
+                        self._ours.seen(out.message_id)
+                        delivery = await self.bot.driver.send_text(out.chat, out.body, key_id=out.message_id)
                     break
                 except SendFailed as exc:
                     error = str(exc)[:500]
                     log.warning("send failed", extra={"attempt": attempt, "error": error})
                     await asyncio.sleep(attempt)
-            else:
+            if delivery is None:
                 await self.bot.db(message_transition, log_id=out.pk, to=M.FAILED, error=error)
                 if reply_to is not None:
                     await self.bot.db(message_transition, log_id=reply_to.pk, to=M.FAILED, error=error)
+                return
+            if not delivery.acknowledged:
+                # WhatsApp Web holds it and sends it when it can; the reconciler looks again.
+                await self.bot.db(message_transition, log_id=out.pk, to=out.status, error=NOT_ACKNOWLEDGED)
+                log.info("message not acknowledged yet", extra={"message_id": out.message_id})
                 return
             await self.bot.db(message_transition, log_id=out.pk, to=M.SENT, error="")
             if reply_to is not None:
                 await self.bot.db(message_transition, log_id=reply_to.pk, to=M.REPLIED, error="")
         finally:
             self._in_flight.discard(out.pk)
+
+    async def _withhold(self, out: MessageLog, reply_to: MessageLog | None, why: str) -> None:
+        await self.bot.db(message_transition, log_id=out.pk, to=M.DROPPED, error=why)
+        if reply_to is not None and reply_to.message_id not in self._revoked:
+            await self.bot.db(message_transition, log_id=reply_to.pk, to=M.IGNORED, error=why)
+        log.info("reply withheld", extra={"why": why, "message_id": out.message_id})
 
     async def _connected(self) -> bool:
         """Wait until WhatsApp is connected and this process still holds the lease."""

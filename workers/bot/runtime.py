@@ -3,7 +3,11 @@
 It opens the tenant's Chromium on WhatsApp Web and turns what the page says
 (through the driver) into the session's state: QR codes to scan, CONNECTED
 with the linked number, DISCONNECTED and reconnects with backoff, LOGGED_OUT.
-Incoming messages go to the message pipeline. The runner
+A page that does not load in time is a failed connection attempt; a page that
+lacks a module the bot relies on is reported by name and the bot stops using
+it (a WhatsApp Web FlowHQ does not speak). Messages go to the message
+pipeline; once WhatsApp Web has synced, the pipeline catches up on what the
+page holds. The runner
 (workers/runtime/runner.py) holds the lease and heartbeats; `health()` lets
 the heartbeat report WhatsApp's own connection state from inside the page, so
 a live process with a dead WhatsApp socket does not look healthy.
@@ -23,7 +27,15 @@ from tenants.models import WhatsAppSession
 from tenants.services import session_transition, tenant_transition
 from tenants.states import SessionState, TenantStatus
 from workers.bot.browser import BrowserHandle, launch_browser
-from workers.bot.driver import CONNECTED, FAILED_STATES, UNPAIRED_STATES, DriverEvent, WhatsAppDriver
+from workers.bot.driver import (
+    CONNECTED,
+    FAILED_STATES,
+    UNPAIRED_STATES,
+    DriverEvent,
+    ModulesMissing,
+    PageNotReady,
+    WhatsAppDriver,
+)
 from workers.bot.pipeline import MessagePipeline
 from workers.bot.qr import QrBudget, qr_data_uri
 from workers.bot.reconnect import ReconnectBudget
@@ -59,20 +71,40 @@ class BotRuntime(Runtime):
         self._seen_due = 0.0
         self._linked = False
         self._backups: asyncio.Task[None] | None = None
+        self._sync_watch: asyncio.Task[None] | None = None
+        self._version = ""
         self.pipeline = MessagePipeline(self)
         if settings.SESSION_BACKUP:
             try:
                 await self.db(profile_restore, tenant_id=self.ctx.tenant_id)
             except Exception:
                 log.exception("could not restore the profile backup; starting from this host's profile")
-        await self._open()
         self._consumer = asyncio.create_task(self._consume(), name="driver-events")
+        try:
+            await self._open()
+        except ModulesMissing as exc:
+            await self._unsupported(exc)
+        except PageNotReady as exc:
+            await self._on_disconnected(str(exc))
 
     async def _open(self) -> None:
         self.handle = await launch_browser(self.ctx.tenant_id)
         self.handle.on_crash(lambda: self._post(DriverEvent("browser_crashed", {})))
         self.driver = WhatsAppDriver(self.handle.page, self._post)
         await self.driver.open(settings.WHATSAPP_WEB_URL)
+        await self._loaded()
+
+    async def _loaded(self) -> None:
+        """Until WhatsApp Web shows its version (recorded on the session); raises PageNotReady or
+        ModulesMissing."""
+        assert self.driver is not None
+        try:
+            version = await self.driver.wait_loaded(settings.WHATSAPP_WEB_LOAD_TIMEOUT_MS / 1000)
+        finally:
+            if self.driver.version and self.driver.version != self._version:
+                self._version = self.driver.version
+                await self.db(_record_version, self.ctx.tenant_id, self._version)
+        log.info("WhatsApp Web loaded", extra={"version": version})
 
     def _post(self, event: DriverEvent) -> None:
         self.events.put_nowait(event)
@@ -86,16 +118,26 @@ class BotRuntime(Runtime):
                 log.exception("failed to handle a WhatsApp event", extra={"kind": event.kind})
 
     async def _handle(self, event: DriverEvent) -> None:
-        if self.phase == STOPPING:
+        if self.phase in (STOPPING, IDLE):
             return
         if event.kind == "qr":
             await self._on_qr(event.data["payload"])
         elif event.kind == "state":
             await self._on_state(event.data.get("state"), event.data.get("wid"))
+        elif event.kind == "synced":
+            await self._on_synced()
+        elif event.kind == "hooks" and event.data.get("missing"):
+            await self._unsupported(ModulesMissing(event.data.get("version"), event.data["missing"]))
         elif event.kind == "message":
             await self.pipeline.incoming(event.data)
+        elif event.kind == "revoke":
+            await self.pipeline.revoked(event.data)
+        elif event.kind == "edit":
+            await self.pipeline.edited(event.data)
         elif event.kind == "logout":
             await self._on_logout()
+        elif event.kind == "error":
+            log.warning("error inside WhatsApp Web", extra=event.data)
         elif event.kind == "browser_crashed":
             await self._on_disconnected("Chromium crashed", relaunch=True)
 
@@ -124,7 +166,9 @@ class BotRuntime(Runtime):
     async def _on_state(self, state: str | None, wid: str | None) -> None:
         if state == CONNECTED:
             await self._on_ready(wid)
-        elif state in (None, "OPENING", "PAIRING") or self.phase not in (READY, RECONNECTING):
+        elif state == "UNPAIRED_IDLE" and self.phase in (STARTING, QR):
+            await self._more_codes()
+        elif state in (None, "OPENING", "PAIRING", "UNLAUNCHED") or self.phase not in (READY, RECONNECTING):
             return
         elif await self._page_connected():
             return  # a late event from a page that has since reconnected
@@ -139,12 +183,23 @@ class BotRuntime(Runtime):
         except Exception:
             return False
 
+    async def _more_codes(self) -> None:
+        """WhatsApp Web stopped rotating codes (UNPAIRED_IDLE): ask for more while the budget lasts."""
+        if self.qr_budget.exhausted or self.driver is None:
+            return
+        try:
+            await self.driver.refresh_qr()
+        except Exception as exc:
+            log.warning("could not ask WhatsApp Web for a new QR code", extra={"error": str(exc)})
+
     async def _on_ready(self, wid: str | None) -> None:
         if self.phase in (READY, IDLE):
             return
-        if wid is None and self.driver is not None:
-            wid = (await self.driver.state()).wid
-        phone = wid
+        try:
+            state = await self.driver.state() if self.driver is not None else None
+        except Exception:
+            state = None
+        phone = wid or (state.wid if state else None)
         self.phase = READY
         self._linked = True
         self.reconnect.reset()
@@ -157,6 +212,24 @@ class BotRuntime(Runtime):
         await self._tenant(TenantStatus.RUNNING, "connected to WhatsApp")
         log.info("connected to WhatsApp", extra={"phone": phone})
         await self.pipeline.on_ready()
+        if state is not None and state.synced:
+            await self._on_synced()
+        elif self._sync_watch is None or self._sync_watch.done():
+            self._sync_watch = asyncio.create_task(self._watch_sync(), name="sync-watch")
+
+    async def _on_synced(self) -> None:
+        """WhatsApp Web has the messages that waited for it: catch up on those the log lacks."""
+        if self.phase == READY:
+            await self.pipeline.catch_up()
+
+    async def _watch_sync(self) -> None:
+        """A page that connected but never says it synced is listened to anyway."""
+        await asyncio.sleep(settings.WHATSAPP_WEB_SYNC_TIMEOUT_MS / 1000)
+        if self.phase != READY or self.driver is None or (await self.driver.state()).synced:
+            return
+        log.warning("WhatsApp Web connected but never synced; listening to messages anyway")
+        await self.driver.install_message_hooks()
+        await self.pipeline.catch_up()
 
     async def _on_disconnected(self, reason: str, *, relaunch: bool = False) -> None:
         if self.phase in (RECONNECTING, IDLE, STOPPING):
@@ -177,14 +250,21 @@ class BotRuntime(Runtime):
             log.info("reconnecting", extra={"attempt": self.reconnect.attempts, "delay_ms": delay})
             await asyncio.sleep(delay / 1000)
             try:
+                if await self._page_connected():
+                    await self._on_ready(None)  # WhatsApp Web reconnected by itself
+                    return
                 if relaunch or self.handle is None or not self.handle.alive():
                     await self._relaunch()
                     relaunch = False
                 elif self.driver is not None:
                     await self.driver.reload()
+                    await self._loaded()
                 if await self._wait_connected(PAGE_CONNECT_TIMEOUT_S):
                     await self._on_ready(None)
                     return
+            except ModulesMissing as exc:
+                await self._unsupported(exc)
+                return
             except Exception as exc:
                 log.warning("reconnect attempt failed", extra={"attempt": self.reconnect.attempts, "error": str(exc)})
 
@@ -225,13 +305,25 @@ class BotRuntime(Runtime):
         await self.db(profile_backup_delete, tenant_id=self.ctx.tenant_id)  # the link it holds is dead
         await self._go_idle(S.LOGGED_OUT, "the phone unlinked this device; restart the worker to link it again")
 
-    async def _go_idle(self, state: SessionState, reason: str) -> None:
-        """Stop using WhatsApp until a restart: the tenant sees why."""
+    async def _unsupported(self, exc: ModulesMissing) -> None:
+        """The page is not the WhatsApp Web this bot speaks: say exactly what is missing, and stop
+        using it rather than wait for hooks that cannot come."""
+        log.error("WhatsApp Web lacks what the bot relies on", extra={"version": exc.version, "missing": exc.names})
+        await self._go_idle(None, f"{exc}; FlowHQ cannot drive this WhatsApp Web (restart the worker after an update)")
+
+    async def _go_idle(self, state: SessionState | None, reason: str) -> None:
+        """Stop using WhatsApp until a restart: the tenant sees why (the session keeps its state
+        when `state` is None)."""
+        if self.phase == IDLE:
+            return
         self.phase = IDLE
         self.connected.clear()
-        if self._reconnecting is not None:
+        if self._reconnecting is not None and self._reconnecting is not asyncio.current_task():
             self._reconnecting.cancel()
-        await self._session(state, qr="", wa_state="", last_error=reason)
+        if state is None:
+            await self.db(_record_error, self.ctx.tenant_id, reason)
+        else:
+            await self._session(state, qr="", wa_state="", last_error=reason)
         await self._tenant(TenantStatus.ERROR, reason)
         log.warning("bot idle", extra={"state": state, "reason": reason})
         if self.driver is not None:
@@ -293,7 +385,8 @@ class BotRuntime(Runtime):
         was = self.phase
         self.phase = STOPPING
         self.connected.clear()
-        for task in (self._reconnecting, getattr(self, "_consumer", None), getattr(self, "_backups", None)):
+        for task in (self._reconnecting, getattr(self, "_consumer", None), getattr(self, "_backups", None),
+                     getattr(self, "_sync_watch", None)):
             if task is not None:
                 task.cancel()
         await self.pipeline.stop()
@@ -303,6 +396,16 @@ class BotRuntime(Runtime):
             await self._back_up()  # Chromium is closed: the cleanest copy there is
         await self.db(_record_stopped, self.ctx.tenant_id)
         log.info("bot stopped; chromium closed", extra={"phase": was})
+
+
+def _record_version(tenant_id: int, version: str) -> None:
+    WhatsAppSession.objects.filter(tenant_id=tenant_id).update(wa_version=version[:64], updated_at=timezone.now())
+
+
+def _record_error(tenant_id: int, reason: str) -> None:
+    """The session keeps its state; the reason is what the tenant and the operators see."""
+    state = WhatsAppSession.objects.values_list("state", flat=True).get(tenant_id=tenant_id)
+    session_transition(tenant_id=tenant_id, to=state, qr="", last_error=reason)
 
 
 def _record_stopped(tenant_id: int) -> None:

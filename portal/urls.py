@@ -1,10 +1,12 @@
-from flowhq.api.urls import route
+from flowhq.api.urls import CHAT, route
 from portal import schema, views  # noqa: F401  (schema: registers the headers' OpenAPI description)
 
 urlpatterns = [
     route("tenant/current/status", views.PortalStatus.as_view(), "portal-status"),
     route("tenant/current/qr", views.PortalQr.as_view(), "portal-qr"),
     route("tenant/current/logs", views.PortalLogs.as_view(), "portal-logs"),
+    route("tenant/current/chats/paused", views.PortalChatPauses.as_view(), "portal-chat-pauses"),
+    route(f"tenant/current/chats/{CHAT}/pause", views.PortalChatPause.as_view(), "portal-chat-pause"),
     route("tenant/current/events", views.PortalEvents.as_view(), "portal-events"),
     route("setup-request", views.PortalSetupRequest.as_view(), "portal-setup-request"),
 ]

@@ -24,9 +24,11 @@ from portal import events
 from portal.auth import IsPortalUser, PortalKeyAuthentication, PortalUser
 from portal.serializers import PortalStatusOut, SetupRequestIn, status_data
 from tenants import selectors, services
-from tenants.api.serializers import MessageLogFilterIn, MessageLogOut, QrOut, SetupRequestOut
-from tenants.api.views import message_log_page, session_of
+from tenants.api.chat_views import PauseListOut, pause_end, pause_read
+from tenants.api.serializers import ChatPauseOut, MessageLogFilterIn, MessageLogOut, QrOut, SetupRequestOut
+from tenants.api.views import message_log_page, paginated, session_of
 from tenants.models import Tenant
+from tenants.takeover import chat_pause_list
 
 TAGS = ["portal"]
 
@@ -151,3 +153,23 @@ class PortalEvents(PortalView):
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
         return response
+
+
+class PortalChatPause(PortalView):
+    @extend_schema(tags=TAGS, summary="A chat's human-takeover pause (the bot keeps quiet there until it ends)",
+                   responses=ChatPauseOut)
+    def get(self, request: Request, chat: str) -> Response:
+        return pause_read(tenant_id=self.current_tenant().pk, chat=chat)
+
+    @extend_schema(tags=TAGS, summary="Resume the bot in a chat now; idempotent", responses={200: ChatPauseOut})
+    def delete(self, request: Request, chat: str) -> Response:
+        return pause_end(tenant_id=self.current_tenant().pk, chat=chat)
+
+
+class PortalChatPauses(PortalView):
+    pagination_class = Pagination  # read by the schema generator
+
+    @extend_schema(tags=TAGS, summary="The chats paused because the owner answered from the phone",
+                   responses=ChatPauseOut(many=True))
+    def get(self, request: Request) -> Response:
+        return paginated(request, self, chat_pause_list(tenant_id=self.current_tenant().pk), PauseListOut)

@@ -97,15 +97,17 @@ class Sent:
     chat: str
     body: str
     sent_at_ms: int
+    # Recorded from the page's own retry of a message it had stored and never seen acknowledged.
+    resent: bool = False
 
     @property
     def to(self) -> str:
         return self.chat.split("@", 1)[0]
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         """The outbox entry as the control API returns it."""
         return {"id": self.id, "to": self.to, "chat": self.chat, "body": self.body,
-                "sent_at": iso_utc(self.sent_at_ms)}
+                "sent_at": iso_utc(self.sent_at_ms), "resent": self.resent}
 
 
 @dataclass
@@ -271,7 +273,7 @@ class SimState:
             earlier = next((sent for sent in outbox if sent.id == key_id), None)
             if earlier is not None:
                 return earlier
-        sent = Sent(id=key_id, chat=chat, body=body, sent_at_ms=self._clock())
+        sent = Sent(id=key_id, chat=chat, body=body, sent_at_ms=self._clock(), resent=resend)
         outbox.append(sent)
         self.revision += 1
         return sent

@@ -34,7 +34,10 @@ def _free_slug(base: str) -> str:
     return next(f"{base}-{n}" for n in range(2, len(taken) + 3) if f"{base}-{n}" not in taken)
 
 
-def tenant_create(*, name: str, slug: str = "", rate_limit_per_minute: int | None = None) -> Tenant:
+def tenant_create(
+    *, name: str, slug: str = "", rate_limit_per_minute: int | None = None, reply_in_groups: bool = False,
+    reply_to_media: bool = True,
+) -> Tenant:
     """Create a tenant with its (empty) WhatsApp session and worker record."""
     from workers.models import WorkerProcess
 
@@ -46,7 +49,8 @@ def tenant_create(*, name: str, slug: str = "", rate_limit_per_minute: int | Non
         try:
             with transaction.atomic():
                 tenant = Tenant.objects.create(
-                    name=name, slug=chosen, rate_limit_per_minute=rate_limit_per_minute
+                    name=name, slug=chosen, rate_limit_per_minute=rate_limit_per_minute,
+                    reply_in_groups=reply_in_groups, reply_to_media=reply_to_media,
                 )
                 WhatsAppSession.objects.create(tenant=tenant)
                 WorkerProcess.objects.create(tenant=tenant)
@@ -57,8 +61,12 @@ def tenant_create(*, name: str, slug: str = "", rate_limit_per_minute: int | Non
     raise Conflict("Could not find a free slug for this name; give one explicitly.")
 
 
+# What the running bot reads from the tenant (its name is the {tenant} placeholder): a change reloads it.
+BOT_SETTINGS = {"name", "rate_limit_per_minute", "reply_in_groups", "reply_to_media"}
+
+
 def tenant_update(*, tenant: Tenant, **fields: Any) -> Tenant:
-    allowed = {"name", "slug", "rate_limit_per_minute"}
+    allowed = {"slug", *BOT_SETTINGS}
     unknown = set(fields) - allowed
     if unknown:
         raise ValidationFailed(f"Cannot change {', '.join(sorted(unknown))}.")
@@ -67,6 +75,8 @@ def tenant_update(*, tenant: Tenant, **fields: Any) -> Tenant:
     try:
         with transaction.atomic():
             tenant.save(update_fields=[*fields, "updated_at"])
+            if BOT_SETTINGS & set(fields):
+                _templates_changed(tenant.pk)
     except IntegrityError:
         raise Conflict(f"The slug {tenant.slug!r} is taken.", details={"slug": tenant.slug}) from None
     return tenant

@@ -51,6 +51,14 @@ class Sim:
         self.call("POST", f"/_sim/phones/{phone}/messages",
                   {"id": message_id, "from": sender, "body": body, "name": name}, expect=202)
 
+    def send(self, phone: str, kind: str, **fields: object) -> None:
+        """Something of `kind` reaches the phone's account (see simulator/README.md)."""
+        self.call("POST", f"/_sim/phones/{phone}/messages", {"kind": kind, **fields}, expect=202)
+
+    def replies(self, phone: str, body: str) -> list[dict]:
+        """Outbox entries with exactly this text."""
+        return [m for m in self.outbox(phone) if m["body"] == body]
+
     def outbox(self, phone: str) -> list[dict]:
         response = requests.get(f"{self.url.rstrip('/')}/_sim/phones/{phone}/outbox", timeout=10)
         return response.json() if response.status_code == 200 else []
@@ -72,6 +80,12 @@ def sim(tmp_path) -> Iterator[Sim]:
 def bot_fleet(fleet: Fleet, sim: Sim, tmp_path) -> Fleet:
     fleet.env.update(BOT_ENV, WHATSAPP_WEB_URL=sim.url, SESSIONS_PATH=str(tmp_path / "sessions"))
     return fleet
+
+
+def bot_log(fleet: Fleet, tenant_id: int, msg: str) -> list[str]:
+    """The tenant's bot's log lines with this message (its agent's log holds the worker's output)."""
+    return [line for proc in fleet.procs for line in proc.output().splitlines()
+            if f" tenant={tenant_id} " in line and f'msg="{msg}"' in line]
 
 
 def session(tenant_id: int) -> WhatsAppSession:

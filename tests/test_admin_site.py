@@ -18,8 +18,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tenants import services
-from tenants.models import MessageLog, PortalMembership, ReplyTemplate, SetupRequest, Tenant
+from tenants.models import ChatPause, MessageLog, PortalMembership, ReplyTemplate, SetupRequest, Tenant
 from tenants.states import SessionState
+from tenants.takeover import chat_pause_renew
 from tests.fleet.factories import dead_host, live_host
 from workers import lifecycle
 from workers.models import FleetHost, ProfileBackup, WorkerProcess, WorkerTransition
@@ -122,8 +123,9 @@ def everything(tenant, make_tenant, admin_user) -> dict[str, Any]:
     setup = services.setup_request_submit(email="new@initech.example", business_name="Initech", phone="1555")
     backup = ProfileBackup.objects.create(tenant=tenant, data=b"\x1f\x8b" * 1000, digest="ab" * 32, size=2000, epoch=1,
                                           host="h-live")
+    pause = chat_pause_renew(tenant_id=tenant.pk, chat="4917000000001@c.us", until=timezone.now() + timedelta(minutes=9))
     return {"tenant": tenant, "template": template, "message": message, "membership": membership, "setup": setup,
-            "backup": backup}
+            "backup": backup, "pause": pause}
 
 
 # --- every page renders ----------------------------------------------------------------------
@@ -153,6 +155,7 @@ def test_every_change_page_of_the_domain_renders(staff, everything):
         reverse("admin:workers_workertransition_change", args=[WorkerTransition.objects.first().pk]),
         reverse("admin:workers_fleethost_change", args=[FleetHost.objects.get(name="h-live").pk]),
         reverse("admin:workers_profilebackup_change", args=[everything["backup"].pk]),
+        reverse("admin:tenants_chatpause_change", args=[everything["pause"].pk]),
     ]
     for url in pages:
         assert staff.get(url).status_code == 200, url
@@ -268,11 +271,11 @@ def test_the_tenant_page_shows_worker_transitions_messages_templates_and_members
 def test_saving_the_tenant_page_unchanged_keeps_everything(staff, everything, queues):
     tenant = everything["tenant"]
     data = page_data(staff.get(change_url(tenant)))
-    data["name"] = "Acme Corp"
+    data["slug"] = "acme-corp"  # not a bot setting (the name, the rate limit and the policy are)
     response = staff.post(change_url(tenant), data)
     assert response.status_code == 302, response.context and response.context["errors"]
     tenant.refresh_from_db()
-    assert tenant.name == "Acme Corp"
+    assert tenant.slug == "acme-corp"
     assert ReplyTemplate.objects.filter(tenant=tenant).count() == 1
     assert MessageLog.objects.filter(tenant=tenant).count() == 1
     assert commands_for(queues, tenant) == []  # no template changed: the bot is left alone
@@ -541,3 +544,26 @@ def test_setup_requests_keep_their_actions(staff):
                           {"action": "approve", "_selected_action": [pending.pk]}, follow=True)
     assert any("Approved Initech" in note for note in notes(response))
 
+
+
+def test_the_message_policy_is_edited_on_the_tenant_page_and_reloads_the_bot(
+        staff, tenant, queues, django_capture_on_commit_callbacks):
+    data = page_data(staff.get(change_url(tenant)))
+    data["reply_in_groups"] = "on"
+    data.pop("reply_to_media", None)  # an unticked checkbox is not sent
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff.post(change_url(tenant), data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    tenant.refresh_from_db()
+    assert (tenant.reply_in_groups, tenant.reply_to_media) == (True, False)
+    assert commands_for(queues, tenant) == ["bot.reload_templates"]
+
+
+def test_an_operator_ends_chat_pauses_from_the_admin(staff, everything):
+    pause = everything["pause"]
+    url = reverse("admin:tenants_chatpause_changelist")
+    page = staff.get(url).content.decode()
+    assert pause.chat in page
+    response = staff.post(url, {"action": "end", "_selected_action": [pause.pk]}, follow=True)
+    assert "Ended 1 pause(s)." in response.content.decode()
+    assert not ChatPause.objects.filter(pk=pause.pk).exists()

@@ -276,7 +276,7 @@ def test_logs_are_the_tenants_own_newest_first_in_the_designed_shape(acme, globe
     assert body["count"] == 3
     assert [entry["message_id"] for entry in body["results"]] == ["acme-2", "acme-1", "acme-0"]
     assert set(body["results"][0]) == {
-        "id", "message_id", "chat", "direction", "body", "status", "created_at",
+        "id", "message_id", "chat", "direction", "body", "status", "created_at", "source", "kind", "author",
         "in_reply_to", "updated_at", "completed_at", "latency_ms", "error",
     }
 

@@ -486,6 +486,7 @@
   function onRef(ref) {
     Conn.set({ ref });
     setState('UNPAIRED');
+    render(); // a rotation keeps the state: the QR still has to show the new ref
   }
 
   function onIdle() { setState('UNPAIRED_IDLE'); }

@@ -15,6 +15,8 @@ from tenants.templates import validate_template
 
 TEMPLATE_FIELDS = ("match", "pattern", "body", "priority", "enabled")
 TENANT_FIELDS = ("name", "slug", "rate_limit_per_minute")
+# The message policy (tenants/policy.py), its own fieldset on the tenant page.
+POLICY_FIELDS = ("reply_in_groups", "reply_to_media")
 
 
 class ReplyTemplateForm(forms.ModelForm):
@@ -120,7 +122,7 @@ def save_membership_formset(formset: BaseInlineFormSet) -> None:
 class TenantForm(forms.ModelForm):
     class Meta:
         model = Tenant
-        fields = list(TENANT_FIELDS)
+        fields = [*TENANT_FIELDS, *POLICY_FIELDS]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,4 +1,4 @@
-"""The other tenant-domain models: sessions and message logs (read-only), templates,
+"""The other tenant-domain models: sessions and message logs (read-only), templates, chat pauses,
 members and setup requests."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -17,16 +18,25 @@ from flowhq.errors import FlowHQError
 from tenants import services
 from tenants.admin.forms import TEMPLATE_FIELDS, MembershipForm, ReplyTemplateForm
 from tenants.admin.tenant import QR_PREFIX
-from tenants.models import MessageLog, PortalMembership, ReplyTemplate, SetupRequest, WhatsAppSession
+from tenants.models import (
+    ChatPause,
+    MessageLog,
+    PortalMembership,
+    ReplyTemplate,
+    SetupRequest,
+    WhatsAppSession,
+)
 from tenants.states import SessionState
+from tenants.takeover import chat_pause_end
 
 
 @admin.register(WhatsAppSession)
 class WhatsAppSessionAdmin(ReadOnlyAdmin):
-    list_display = ["tenant", "state_badge", "phone", "wa_state", "qr_issued_at", "last_seen_at", "last_error"]
+    list_display = ["tenant", "state_badge", "phone", "wa_state", "wa_version", "qr_issued_at", "last_seen_at",
+                    "last_error"]
     list_filter = ["state"]
     search_fields = ["tenant__name", "phone"]
-    fields = ["tenant", "state_badge", "qr_image", "qr_issued_at", "qr_count", "phone", "wa_state",
+    fields = ["tenant", "state_badge", "qr_image", "qr_issued_at", "qr_count", "phone", "wa_state", "wa_version",
               "last_seen_at", "last_error", "updated_at"]
     readonly_fields = fields
     list_select_related = ["tenant"]
@@ -79,9 +89,10 @@ class ReplyTemplateAdmin(admin.ModelAdmin):
 
 @admin.register(MessageLog)
 class MessageLogAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "tenant", "direction", "chat", "status", "short_body", "latency_ms"]
-    list_filter = ["tenant", "direction", "status"]
-    search_fields = ["message_id", "chat", "body", "in_reply_to"]
+    list_display = ["created_at", "tenant", "direction", "source", "chat", "kind", "status", "short_body",
+                    "latency_ms"]
+    list_filter = ["tenant", "direction", "source", "status", "kind"]
+    search_fields = ["message_id", "chat", "author", "body", "in_reply_to"]
     list_select_related = ["tenant"]
     date_hierarchy = "created_at"
     show_full_result_count = False  # a big log: no second COUNT(*) per page
@@ -89,6 +100,34 @@ class MessageLogAdmin(ReadOnlyAdmin):
     @admin.display(description="body")
     def short_body(self, log: MessageLog) -> str:
         return log.body[:60]
+
+
+@admin.register(ChatPause)
+class ChatPauseAdmin(admin.ModelAdmin):
+    """Human takeover: the chats the bot keeps quiet in because the owner answered from the phone."""
+
+    list_display = ["chat", "tenant", "paused_until", "running", "reason", "updated_at"]
+    list_filter = ["tenant"]
+    search_fields = ["chat", "tenant__name"]
+    list_select_related = ["tenant"]
+    readonly_fields = ["tenant", "chat", "paused_until", "reason", "created_at", "updated_at"]
+    actions = ["end"]
+
+    @admin.display(description="running", boolean=True)
+    def running(self, pause: ChatPause) -> bool:
+        return pause.paused_until > timezone.now()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # pauses start when the owner writes from the phone
+
+    @admin.action(description="End the pause: the bot answers these chats again")
+    def end(self, request: HttpRequest, queryset: QuerySet[ChatPause]) -> None:
+        for pause in queryset:
+            chat_pause_end(tenant_id=pause.tenant_id, chat=pause.chat)
+        self.message_user(request, f"Ended {len(queryset)} pause(s).", messages.SUCCESS)
+
+    def delete_model(self, request: HttpRequest, obj: ChatPause) -> None:
+        chat_pause_end(tenant_id=obj.tenant_id, chat=obj.chat)
 
 
 @admin.register(PortalMembership)

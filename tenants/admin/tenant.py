@@ -20,7 +20,13 @@ from django.utils.safestring import SafeString
 from flowhq.admin_display import StyledAdmin, adopt, age, badge, heartbeat_age, session_badge, worker_badge
 from flowhq.errors import FlowHQError
 from tenants import services
-from tenants.admin.forms import TENANT_FIELDS, TenantForm, save_membership_formset, save_template_formset
+from tenants.admin.forms import (
+    POLICY_FIELDS,
+    TENANT_FIELDS,
+    TenantForm,
+    save_membership_formset,
+    save_template_formset,
+)
 from tenants.admin.inlines import MembershipInline, MessageLogInline, ReplyTemplateInline
 from tenants.models import PortalMembership, ReplyTemplate, Tenant, WhatsAppSession
 from tenants.states import SessionState
@@ -81,6 +87,11 @@ class TenantAdmin(StyledAdmin):
     list_per_page = 50
     fieldsets = [
         (None, {"fields": list(TENANT_FIELDS)}),
+        ("Message policy", {
+            "fields": list(POLICY_FIELDS),
+            "description": "Status posts, channel posts and reactions are never answered; a LID sender is "
+                           "answered as their phone number; a message deleted while it waits is not answered.",
+        }),
         ("Status", {"fields": ["status_badge", "status_reason", "created_at", "updated_at"]}),
     ]
     readonly_fields = ["status_badge", "status_reason", "created_at", "updated_at"]
@@ -114,12 +125,14 @@ class TenantAdmin(StyledAdmin):
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: forms.ModelForm, change: bool) -> None:
         if change:
-            changes = {name: form.cleaned_data[name] for name in form.changed_data if name in TENANT_FIELDS}
+            editable = {*TENANT_FIELDS, *POLICY_FIELDS}
+            changes = {name: form.cleaned_data[name] for name in form.changed_data if name in editable}
             services.tenant_update(tenant=obj, **changes)
         else:
             data = form.cleaned_data
             created = services.tenant_create(
-                name=data["name"], slug=data.get("slug") or "", rate_limit_per_minute=data.get("rate_limit_per_minute")
+                name=data["name"], slug=data.get("slug") or "", rate_limit_per_minute=data.get("rate_limit_per_minute"),
+                reply_in_groups=data.get("reply_in_groups", False), reply_to_media=data.get("reply_to_media", True),
             )
             adopt(obj, created)
 

@@ -8,6 +8,7 @@ from tenants.models import (
     Direction,
     MatchKind,
     MessageLog,
+    MessageSource,
     MessageStatus,
     PortalMembership,
     ReplyTemplate,
@@ -21,28 +22,42 @@ from tenants.states import SessionState, TenantStatus
 class SessionOut(serializers.ModelSerializer):
     class Meta:
         model = WhatsAppSession
-        fields = ["state", "phone", "qr_issued_at", "last_seen_at", "last_error", "wa_state", "updated_at"]
+        fields = ["state", "phone", "qr_issued_at", "last_seen_at", "last_error", "wa_state", "wa_version",
+                  "updated_at"]
 
 
 class TenantOut(serializers.ModelSerializer):
     class Meta:
         model = Tenant
         fields = [
-            "id", "name", "slug", "status", "status_reason", "rate_limit_per_minute",
-            "created_at", "updated_at",
+            "id", "name", "slug", "status", "status_reason", "rate_limit_per_minute", "reply_in_groups",
+            "reply_to_media", "created_at", "updated_at",
         ]
+
+
+class TenantDetailOut(TenantOut):
+    """A tenant with its WhatsApp session (state, linked number, WhatsApp Web version, last error)."""
+
+    session = SessionOut(read_only=True, allow_null=True)
+
+    class Meta(TenantOut.Meta):
+        fields = [*TenantOut.Meta.fields, "session"]
 
 
 class TenantCreateIn(InputSerializer):
     name = serializers.CharField(max_length=200)
     slug = serializers.SlugField(max_length=80, required=False)
     rate_limit_per_minute = serializers.IntegerField(min_value=1, max_value=10000, required=False, allow_null=True)
+    reply_in_groups = serializers.BooleanField(required=False, help_text="Answer in groups too [false].")
+    reply_to_media = serializers.BooleanField(required=False, help_text="Answer media by its caption [true].")
 
 
 class TenantUpdateIn(InputSerializer):
     name = serializers.CharField(max_length=200, required=False)
     slug = serializers.SlugField(max_length=80, required=False)
     rate_limit_per_minute = serializers.IntegerField(min_value=1, max_value=10000, required=False, allow_null=True)
+    reply_in_groups = serializers.BooleanField(required=False, help_text="Answer in groups too.")
+    reply_to_media = serializers.BooleanField(required=False, help_text="Answer media by its caption.")
 
 
 class MemberOut(serializers.ModelSerializer):
@@ -81,7 +96,7 @@ class MessageLogOut(serializers.ModelSerializer):
     class Meta:
         model = MessageLog
         fields = [
-            "id", "message_id", "chat", "direction", "body", "status", "created_at",
+            "id", "message_id", "chat", "direction", "body", "status", "created_at", "source", "kind", "author",
             "in_reply_to", "updated_at", "completed_at", "latency_ms", "error",
         ]
 
@@ -92,6 +107,17 @@ class MessageLogFilterIn(serializers.Serializer):
     chat = serializers.CharField(max_length=128, required=False, allow_blank=True, help_text="Exact chat id")
     direction = serializers.ChoiceField(choices=Direction.choices, required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=MessageStatus.choices, required=False, allow_blank=True)
+    source = serializers.ChoiceField(choices=MessageSource.choices, required=False, allow_blank=True,
+                                     help_text="Who wrote it: customer, bot, api or phone")
+
+
+class ChatPauseOut(serializers.Serializer):
+    """A chat's human-takeover pause: the bot keeps quiet there until `paused_until` (null: not paused)."""
+
+    chat = serializers.CharField(read_only=True)
+    paused = serializers.BooleanField(read_only=True)
+    paused_until = serializers.DateTimeField(read_only=True, allow_null=True)
+    reason = serializers.CharField(read_only=True, allow_blank=True)
 
 
 class SetupRequestOut(serializers.ModelSerializer):

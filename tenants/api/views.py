@@ -20,6 +20,7 @@ from tenants.api.serializers import (
     MessageLogOut,
     QrOut,
     TenantCreateIn,
+    TenantDetailOut,
     TenantFilterIn,
     TenantOut,
     TenantUpdateIn,
@@ -57,9 +58,9 @@ class TenantListCreate(APIView):
 
 
 class TenantDetail(APIView):
-    @extend_schema(tags=TAGS, summary="A tenant", responses=TenantOut)
+    @extend_schema(tags=TAGS, summary="A tenant, with its WhatsApp session", responses=TenantDetailOut)
     def get(self, request: Request, tenant_id: int) -> Response:
-        return Response(TenantOut(selectors.tenant_get(tenant_id=tenant_id)).data)
+        return Response(TenantDetailOut(selectors.tenant_get(tenant_id=tenant_id)).data)
 
     @extend_schema(tags=TAGS, summary="Change a tenant", request=TenantUpdateIn, responses=TenantOut)
     def patch(self, request: Request, tenant_id: int) -> Response:

@@ -14,7 +14,7 @@ from django.urls import reverse
 from tenants import services
 from tenants.messages import reply_message_id
 from tenants.models import Direction, MessageLog, MessageStatus
-from tests.botkit import Sim, link, start_agent, worker
+from tests.botkit import Sim, bot_log, link, start_agent, worker
 from tests.harness import Fleet, wait_for
 from workers import lifecycle
 
@@ -23,11 +23,8 @@ PHONE = "4915100000001"
 
 
 def templates_loaded(fleet: Fleet, tenant_id: int) -> int:
-    """How many times the tenant's bot has loaded its templates (its log lines, via its agent's log)."""
-    return sum(
-        1 for proc in fleet.procs for line in proc.output().splitlines()
-        if f" tenant={tenant_id} " in line and 'msg="templates loaded"' in line
-    )
+    """How many times the tenant's bot has loaded its templates."""
+    return len(bot_log(fleet, tenant_id, "templates loaded"))
 
 
 def wait_reloaded(fleet: Fleet, tenant_id: int, after: int) -> None:

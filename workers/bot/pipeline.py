@@ -173,6 +173,8 @@ class MessagePipeline:
     async def _from_me(self, data: dict[str, Any]) -> None:
         """A message from this account: ours (a reply, an API send) or the owner's, typed on the phone."""
         message_id, chat = data["id"], data["chat"]
+        if data.get("status") or data.get("newsletter") or data.get("broadcast"):
+            return  # the owner's own status or channel post: not a conversation
         if message_id in self._ours or await self.bot.db(outgoing_logged, tenant_id=self.tenant_id,
                                                          message_id=message_id):
             return
@@ -181,9 +183,12 @@ class MessagePipeline:
                                 wa_timestamp=_timestamp(data))
         if row is None or settings.HUMAN_TAKEOVER_MINUTES <= 0:
             return
-        written = _timestamp(data) or timezone.now()
+        # `t` has whole seconds: a message just received was written within the second after it,
+        # one caught up on after a restart at `t`.
+        now, stamp = timezone.now(), _timestamp(data)
+        written = min(now, stamp + timedelta(seconds=1)) if stamp else now
         until = written + timedelta(minutes=settings.HUMAN_TAKEOVER_MINUTES)
-        if until > timezone.now():
+        if until > now:
             await self.bot.db(chat_pause_renew, tenant_id=self.tenant_id, chat=chat, until=until)
             log.info("the owner answered from the phone: the bot keeps quiet in this chat",
                      extra={"chat": chat, "until": until.isoformat()})

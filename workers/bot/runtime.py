@@ -225,11 +225,14 @@ class BotRuntime(Runtime):
     async def _watch_sync(self) -> None:
         """A page that connected but never says it synced is listened to anyway."""
         await asyncio.sleep(settings.WHATSAPP_WEB_SYNC_TIMEOUT_MS / 1000)
-        if self.phase != READY or self.driver is None or (await self.driver.state()).synced:
-            return
-        log.warning("WhatsApp Web connected but never synced; listening to messages anyway")
-        await self.driver.install_message_hooks()
-        await self.pipeline.catch_up()
+        try:
+            if self.phase != READY or self.driver is None or (await self.driver.state()).synced:
+                return
+            log.warning("WhatsApp Web connected but never synced; listening to messages anyway")
+            await self.driver.install_message_hooks()
+            await self.pipeline.catch_up()
+        except Exception as exc:
+            log.warning("could not listen to an unsynced page", extra={"error": str(exc)})
 
     async def _on_disconnected(self, reason: str, *, relaunch: bool = False) -> None:
         if self.phase in (RECONNECTING, IDLE, STOPPING):
@@ -405,7 +408,8 @@ def _record_version(tenant_id: int, version: str) -> None:
 def _record_error(tenant_id: int, reason: str) -> None:
     """The session keeps its state; the reason is what the tenant and the operators see."""
     state = WhatsAppSession.objects.values_list("state", flat=True).get(tenant_id=tenant_id)
-    session_transition(tenant_id=tenant_id, to=state, qr="", last_error=reason)
+    # A QR the bot no longer shows is not waiting for a scan.
+    session_transition(tenant_id=tenant_id, to=S.NEW if state == S.QR_READY else state, qr="", last_error=reason)
 
 
 def _record_stopped(tenant_id: int) -> None:

@@ -117,17 +117,19 @@ def incoming_edit(*, tenant_id: int, message_id: str, body: str) -> bool:
     ).update(body=body, updated_at=timezone.now()))
 
 
-def reply_claim(*, incoming: MessageLog, body: str) -> MessageLog:
-    """The outgoing row answering `incoming`: created once, found again on a retry."""
+def reply_claim(*, incoming: MessageLog, body: str) -> tuple[MessageLog, bool]:
+    """The outgoing row answering `incoming`: created once, found again on a retry. Returns
+    (row, created): a row just created has never been sent by anyone."""
     message_id = reply_message_id(incoming.tenant_id, incoming.message_id)
     try:
         with transaction.atomic():
             return MessageLog.objects.create(
                 tenant_id=incoming.tenant_id, message_id=message_id, chat=incoming.chat, direction=Direction.OUT,
                 source=MessageSource.BOT, body=body, status=M.QUEUED, in_reply_to=incoming.message_id,
-            )
+            ), True
     except IntegrityError:
-        return MessageLog.objects.get(tenant_id=incoming.tenant_id, message_id=message_id, direction=Direction.OUT)
+        found = MessageLog.objects.get(tenant_id=incoming.tenant_id, message_id=message_id, direction=Direction.OUT)
+        return found, False
 
 
 def outgoing_create(*, tenant: Tenant, to: str, body: str) -> MessageLog:

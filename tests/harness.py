@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -53,6 +54,19 @@ def wait_for(check: Callable[[], T], timeout: float = 30, interval: float = 0.1,
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or check}: last={last!r}")
+
+
+def self_signed_cert(folder: Path) -> tuple[Path, Path]:
+    """A throwaway certificate (cert, key) for web.whatsapp.com and 127.0.0.1, made with openssl."""
+    openssl = shutil.which("openssl")
+    assert openssl, "this test needs the openssl command to make its TLS certificate"
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=web.whatsapp.com",
+         "-addext", "subjectAltName=DNS:web.whatsapp.com,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
 
 
 def free_port() -> int:

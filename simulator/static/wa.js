@@ -382,9 +382,12 @@
     });
   }
 
+  // The link is written with 'strict' durability (flushed to the disk); messages with the default,
+  // which a killed browser keeps too (the data is with the OS once the transaction completes) and
+  // which does not cost a flush per message.
   function write(store, key, value) {
     return new Promise((resolve) => {
-      const tx = db.transaction(store, 'readwrite', { durability: 'strict' });
+      const tx = db.transaction(store, 'readwrite', { durability: store === USER ? 'strict' : 'default' });
       if (value === null) tx.objectStore(store).delete(key);
       else tx.objectStore(store).put(value, key);
       tx.oncomplete = () => resolve();

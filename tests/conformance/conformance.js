@@ -15,7 +15,7 @@ const path = require('node:path');
 const { Client, LocalAuth } = require('whatsapp-web.js');
 
 const { SIM_URL, SIM_TLS_PORT, CHROMIUM, DATA_DIR, PHONE, CUSTOMER } = process.env;
-const STEP_TIMEOUT_MS = 30000;
+const STEP_TIMEOUT_MS = 60000; // generous: a busy CI machine runs other browsers beside this one
 
 function report(step, details = {}) {
   process.stdout.write(`${JSON.stringify({ step, ...details })}\n`);

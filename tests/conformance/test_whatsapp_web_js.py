@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from flowhq.chromium import find_chromium
-from tests.harness import SimulatorProcess, free_port
+from tests.harness import SimulatorProcess, free_port, self_signed_cert
 
 pytestmark = pytest.mark.integration
 
@@ -30,19 +30,6 @@ CUSTOMER = "15559993333"
 EXCHANGE = ["message", "reply", "sendMessage"]
 STEPS = ["qr", "ready", *EXCHANGE, "message_create", "ready again", *EXCHANGE, "disconnected", "qr after logout",
          "done"]
-
-
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for web.whatsapp.com, for this run only."""
-    openssl = shutil.which("openssl")
-    assert openssl, "the conformance test needs the openssl command to make its TLS certificate"
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=web.whatsapp.com",
-         "-addext", "subjectAltName=DNS:web.whatsapp.com", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )
-    return cert, key
 
 
 def kill_leftovers(data_dir: Path) -> list[int]:
@@ -63,7 +50,7 @@ def test_whatsapp_web_js_links_receives_replies_sends_and_sees_the_logout(tmp_pa
     assert (HERE / "node_modules" / "whatsapp-web.js").is_dir(), (
         "whatsapp-web.js is not installed: make test runs `npm ci` in tests/conformance"
     )
-    cert, key = self_signed(tmp_path)
+    cert, key = self_signed_cert(tmp_path)
     tls_port = free_port()
     sim = SimulatorProcess(
         tmp_path / "simulator.log", qr_rotate_ms=5000, ping_interval_ms=500, ping_timeout_ms=2500, sync_delay_ms=300,

@@ -29,8 +29,9 @@ def test_an_incoming_id_is_claimed_once(tenant, make_tenant):
 
 def test_a_reply_claim_is_the_same_row_on_every_attempt(tenant):
     incoming = incoming_claim(tenant_id=tenant.pk, message_id="W1", chat="491@c.us", body="hi")
-    first = reply_claim(incoming=incoming, body="hello")
-    again = reply_claim(incoming=incoming, body="hello")
+    first, created = reply_claim(incoming=incoming, body="hello")
+    again, created_again = reply_claim(incoming=incoming, body="hello")
+    assert (created, created_again) == (True, False)
     assert first.pk == again.pk
     assert first.message_id == reply_message_id(tenant.pk, "W1")
     assert (first.in_reply_to, first.status) == ("W1", M.QUEUED)
@@ -79,7 +80,7 @@ def test_a_message_logged_as_ignored_is_complete_at_once_with_its_reason(tenant)
 def test_a_message_deleted_while_waiting_is_revoked_and_its_pending_reply_dropped(tenant):
     incoming = incoming_claim(tenant_id=tenant.pk, message_id="W1", chat="491@c.us", body="hi")
     message_transition(log_id=incoming.pk, to=M.RATE_LIMITED)
-    reply = reply_claim(incoming=incoming, body="hello")
+    reply, _ = reply_claim(incoming=incoming, body="hello")
     revoked = incoming_revoke(tenant_id=tenant.pk, message_id="W1")
     assert revoked.status == M.REVOKED
     assert MessageLog.objects.get(pk=reply.pk).status == M.DROPPED
@@ -110,5 +111,5 @@ def test_a_message_typed_on_the_phone_is_logged_once_as_sent_from_the_phone(tena
 
 def test_outgoing_rows_say_who_wrote_them(tenant):
     incoming = incoming_claim(tenant_id=tenant.pk, message_id="W1", chat="491@c.us", body="hi")
-    assert reply_claim(incoming=incoming, body="hello").source == "bot"
+    assert reply_claim(incoming=incoming, body="hello")[0].source == "bot"
     assert outgoing_create(tenant=tenant, to="4917000000001", body="hi").source == "api"

@@ -347,14 +347,3 @@ async def send_result(page: Any, key: str, timeout: float = 8) -> dict[str, Any]
     return await asyncio.wait_for(page.evaluate("(key) => window.sendResults[key]", key), timeout)
 
 
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A throwaway certificate for 127.0.0.1 made with the openssl CLI."""
-    openssl = shutil.which("openssl")
-    assert openssl, "the TLS test needs the openssl command"
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )
-    return cert, key

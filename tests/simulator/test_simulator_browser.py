@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from simulator.kinds import THUMBNAIL
-from tests.harness import ROOT, free_port
+from tests.harness import ROOT, free_port, self_signed_cert
 from tests.simulator.conftest import (
     PING_TIMEOUT_MS,
     QR_ROTATE_MS,
@@ -33,7 +33,6 @@ from tests.simulator.conftest import (
     qr_payload,
     recorded,
     running,
-    self_signed,
     send,
     send_result,
     sim_client,
@@ -1204,7 +1203,7 @@ def test_wa_version_sets_debug_version(tmp_path):
 
 
 def test_the_tls_listener_serves_the_page(tmp_path):
-    cert, key = self_signed(tmp_path)
+    cert, key = self_signed_cert(tmp_path)
     tls_port = free_port()
     sim = Simulator(tmp_path / "simulator.log", extra_args=(
         "--tls-port", str(tls_port), "--tls-cert", str(cert), "--tls-key", str(key)

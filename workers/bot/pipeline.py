@@ -279,25 +279,27 @@ class MessagePipeline:
             person = incoming.author or incoming.chat
             body = render(template.body, name=self.names.get(person, ""), number=number_of(person),
                           tenant=self.tenant_name)
-            reply = await self.bot.db(reply_claim, incoming=incoming, body=body)
-            await self._deliver(reply, reply_to=incoming)
+            reply, fresh = await self.bot.db(reply_claim, incoming=incoming, body=body)
+            await self._deliver(reply, reply_to=incoming, fresh=fresh)
         finally:
             self._in_flight.discard(incoming.pk)
 
-    async def _not_to_send(self, reply_to: MessageLog | None) -> str:
-        """Why an auto-reply must not go out after all (deleted, or the owner took over), or ''."""
+    async def _not_to_send(self, reply_to: MessageLog | None, *, waited: bool) -> str:
+        """Why an auto-reply must not go out after all (deleted, or — after a wait for the rate
+        limit — the owner took the chat over meanwhile), or ''."""
         if reply_to is None:
             return ""
         if reply_to.message_id in self._revoked:
             return "not sent: the customer deleted the message"
-        return await self.bot.db(_paused_by_owner, self.tenant_id, reply_to.chat)
+        return await self.bot.db(_paused_by_owner, self.tenant_id, reply_to.chat) if waited else ""
 
-    async def _deliver(self, out: MessageLog, *, reply_to: MessageLog | None) -> None:
+    async def _deliver(self, out: MessageLog, *, reply_to: MessageLog | None, fresh: bool = False) -> None:
         """Rate limit, send (fenced), and record the outcome on both log rows.
 
-        The page is asked for our key first: a message WhatsApp Web already holds (sent by an
-        earlier process that died, or still waiting for the server) is never sent again, and
-        costs no rate-limit slot."""
+        Unless the row was `fresh`ly claimed by this process (nobody can have sent it), the page
+        is asked for our key first: a message WhatsApp Web already holds (sent by an earlier
+        process that died, or still waiting for the server) is never sent again, and costs no
+        rate-limit slot. The send itself refuses a key the page holds, whatever happened since."""
         self._in_flight.add(out.pk)
         try:
             if out.status in (M.SENT, M.REPLIED):
@@ -318,12 +320,13 @@ class MessagePipeline:
                 if not await self._connected():
                     return  # stays pending; resumed when the bot is ready again
                 try:
-                    delivery = await self.bot.driver.lookup(out.chat, key_id=out.message_id)
+                    if not (fresh and attempt == 1):
+                        delivery = await self.bot.driver.lookup(out.chat, key_id=out.message_id)
                     if delivery is None:
-                        await self.limiter.acquire(self.rate_limit, on_wait=waiting)
+                        waited = await self.limiter.acquire(self.rate_limit, on_wait=waiting)
                         if not await self._connected():
                             return
-                        if why := await self._not_to_send(reply_to):
+                        if why := await self._not_to_send(reply_to, waited=waited > 0):
                             await self._withhold(out, reply_to, why)
                             return
                         self._ours.seen(out.message_id)

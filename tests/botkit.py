@@ -78,7 +78,12 @@ def sim(tmp_path) -> Iterator[Sim]:
 
 @pytest.fixture
 def bot_fleet(fleet: Fleet, sim: Sim, tmp_path) -> Fleet:
-    fleet.env.update(BOT_ENV, WHATSAPP_WEB_URL=sim.url, SESSIONS_PATH=str(tmp_path / "sessions"))
+    return point_at(fleet, sim.url, tmp_path)
+
+
+def point_at(fleet: Fleet, url: str, tmp_path, **env: str) -> Fleet:
+    """The fleet's bots run for real (BOT_ENV) against the simulator at `url`."""
+    fleet.env.update(BOT_ENV, WHATSAPP_WEB_URL=url, SESSIONS_PATH=str(tmp_path / "sessions"), **env)
     return fleet
 
 

@@ -56,6 +56,12 @@ def wait_for(check: Callable[[], T], timeout: float = 30, interval: float = 0.1,
     raise AssertionError(f"timed out after {timeout}s waiting for {what or check}: last={last!r}")
 
 
+def processes_naming(folder: Path) -> list[int]:
+    """Live processes whose command line names `folder` (a browser on its profile)."""
+    found = subprocess.run(["pgrep", "-f", str(folder)], capture_output=True, text=True, check=False)
+    return [int(pid) for pid in found.stdout.split()]
+
+
 def self_signed_cert(folder: Path) -> tuple[Path, Path]:
     """A throwaway certificate (cert, key) for web.whatsapp.com and 127.0.0.1, made with openssl."""
     openssl = shutil.which("openssl")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tenants.models import Tenant
-from tests.botkit import BOT_ENV, SIM_TIMINGS, Sim, decode_qr, session, start_agent, wait_session
+from tests.botkit import SIM_TIMINGS, Sim, decode_qr, point_at, session, start_agent, wait_session
 from tests.harness import SimulatorProcess, wait_for
 from tests.waits import worker
 from workers import lifecycle
@@ -25,8 +25,7 @@ def page(fleet, tmp_path, request) -> Iterator[Sim]:
     args = request.node.get_closest_marker("page_args").args
     process = SimulatorProcess(tmp_path / "simulator.log", **SIM_TIMINGS,
                                extra_args=("--wa-version", VERSION, *args)).start()
-    fleet.env.update(BOT_ENV, WHATSAPP_WEB_URL=process.url, SESSIONS_PATH=str(tmp_path / "sessions"),
-                     WHATSAPP_WEB_LOAD_TIMEOUT_MS="3000", RECONNECT_MAX_ATTEMPTS="2")
+    point_at(fleet, process.url, tmp_path, WHATSAPP_WEB_LOAD_TIMEOUT_MS="3000", RECONNECT_MAX_ATTEMPTS="2")
     try:
         yield Sim(process)
     finally:

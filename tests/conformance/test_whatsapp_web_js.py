@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from flowhq.chromium import find_chromium
-from tests.harness import SimulatorProcess, free_port, self_signed_cert
+from tests.harness import SimulatorProcess, free_port, processes_naming, self_signed_cert
 
 pytestmark = pytest.mark.integration
 
@@ -34,8 +34,7 @@ STEPS = ["qr", "ready", *EXCHANGE, "message_create", "ready again", *EXCHANGE, "
 
 def kill_leftovers(data_dir: Path) -> list[int]:
     """Chromium processes still naming the run's folder: killed, and reported."""
-    found = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True, check=False)
-    pids = [int(pid) for pid in found.stdout.split()]
+    pids = processes_naming(data_dir)
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)

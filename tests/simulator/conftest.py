@@ -28,7 +28,7 @@ import pytest
 from pyppeteer import launch
 from pyppeteer.errors import ElementHandleError, NetworkError
 
-from tests.harness import SimulatorProcess
+from tests.harness import SimulatorProcess, processes_naming
 from workers.bot.browser import chromium_args
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -163,11 +163,6 @@ async def sim_client(base_url: str) -> AsyncIterator[SimClient]:
         yield SimClient(base_url, session)
 
 
-def processes_using(profile: Path) -> list[int]:
-    result = subprocess.run(["pgrep", "-f", str(profile)], capture_output=True, text=True, check=False)
-    return [int(pid) for pid in result.stdout.split()]
-
-
 @contextlib.asynccontextmanager
 async def chromium(profile: Path, extra_args: tuple[str, ...] = ()) -> AsyncIterator[Any]:
     """A headless Chromium on `profile`; closed gracefully,
@@ -200,7 +195,7 @@ async def chromium(profile: Path, extra_args: tuple[str, ...] = ()) -> AsyncIter
 
 async def _wait_until_gone(profile: Path, timeout: float = 5) -> list[int]:
     deadline = time.monotonic() + timeout
-    while (pids := processes_using(profile)) and time.monotonic() < deadline:
+    while (pids := processes_naming(profile)) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     return pids
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging.config
 import os
+from typing import Any
 
 from celery import Celery
 from celery.signals import setup_logging
+from celery.utils.serialization import jsonify, strtobool
+from celery.worker.control import inspect_command
+from kombu.utils.encoding import safe_repr
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flowhq.settings")
 
@@ -24,3 +28,16 @@ def _use_django_logging(**_: object) -> None:
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+
+
+@inspect_command(signature="[include_defaults=False]", args=[("with_defaults", strtobool)])
+def conf(state: Any, with_defaults: bool = False, **kwargs: Any) -> Any:
+    """`celery inspect conf` and Flower's worker page, with no password in them (flowhq.censor).
+
+    Registered under Celery's own name, so it replaces the built-in command in every worker.
+    """
+    from flowhq.censor import censored_conf
+
+    return jsonify(censored_conf(state.app.conf.table(with_defaults=with_defaults)),
+                   keyfilter=lambda key: isinstance(key, str) and not key.startswith("__"),
+                   unknown_type_filter=safe_repr)

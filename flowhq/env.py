@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+_PERIODS = {"second", "minute", "hour", "day", "s", "m", "h", "d"}
 
 
 class EnvError(ImproperlyConfigured):
@@ -87,6 +88,14 @@ class Env:
         if value is None:
             return list(default)
         return [item.strip() for item in value.split(",") if item.strip()]
+
+    def rate(self, name: str, default: str) -> str:
+        """A request rate as DRF writes it: `<count>/<second|minute|hour|day>` (`60/minute`)."""
+        value = self.raw(name) or default
+        count, _, period = value.partition("/")
+        if not (count.isascii() and count.isdigit() and int(count) > 0) or period not in _PERIODS:
+            raise EnvError(name, value, "a rate like 60/minute (count/second, minute, hour or day)")
+        return value
 
     def path(self, name: str, default: Path, *, base: Path) -> Path:
         value = self.raw(name)

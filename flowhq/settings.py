@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -40,14 +41,20 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "flowhq.apps.FlowHQConfig",
     "tenants",
     "workers",
+    "webhooks",
+    "metrics",
     "portal",
 ]
 
 MIDDLEWARE = [
+    # First, so it times and counts every request, whatever answers it (metrics/middleware.py).
+    "metrics.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "flowhq.edge.EdgeInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -55,6 +62,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out sign-in into its response (flowhq.lockout).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "flowhq.urls"
@@ -131,13 +140,31 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", 256 * 1024, minimum=1024)
+# Django's debug pages hide secret-looking settings; this also masks passwords in URLs (REDIS_URL).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "flowhq.censor.SafeSettingsFilter"
+
+# --- Sign-in lockout (django-axes, flowhq/lockout.py) ---------------------------
+
+# The admin login, the API's Basic auth and the portal key: after this many failures within
+# AUTH_LOCKOUT_MINUTES, the user name, or the address, is refused until they are that old.
+AUTHENTICATION_BACKENDS = ["flowhq.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AUTH_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AUTH_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = "flowhq.lockout.lockout_parameters"
+AXES_LOCKOUT_CALLABLE = "flowhq.lockout.lockout_response"
+# A refused attempt neither counts nor hashes: the lockout ends AUTH_LOCKOUT_MINUTES after the last
+# counted failure, and a client hammering a locked account costs no password hashing.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+# The address is the TCP peer (REMOTE_ADDR); behind a proxy that is the proxy's (see README).
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 
 # --- API --------------------------------------------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Basic first: an anonymous call gets 401 with a WWW-Authenticate challenge.
-        "rest_framework.authentication.BasicAuthentication",
+        "flowhq.api.authentication.BasicAuthentication",
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -145,6 +172,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "flowhq.api.pagination.Pagination",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["flowhq.api.parsers.BoundedJSONParser"],
+    # Counted in the default cache (Redis), so every gunicorn worker shares one count.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "flowhq.api.throttling.AnonRateThrottle",
+        "flowhq.api.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.rate("API_THROTTLE_ANON", "60/minute"),
+        "user": env.rate("API_THROTTLE_USER", "1200/minute"),
+    },
     "EXCEPTION_HANDLER": "flowhq.api.exceptions.handle",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "PAGE_SIZE": 50,
@@ -197,9 +233,26 @@ if PORTAL_SSE_MAX_STREAMS >= WEB_THREADS:
     raise EnvError("PORTAL_SSE_MAX_STREAMS", str(PORTAL_SSE_MAX_STREAMS),
                    f"less than WEB_THREADS ({WEB_THREADS}): event streams must leave the API a thread")
 
+# --- Metrics (metrics/, docs/architecture.md "Metrics") ------------------------
+
+# GET /metrics also answers `Authorization: Bearer <METRICS_TOKEN>` (Prometheus); unset: staff only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", "")
+# How often a process sends its counts (per-tenant counters, request metrics) to Redis.
+METRICS_FLUSH_INTERVAL_MS = env.int("METRICS_FLUSH_INTERVAL_MS", 1000, minimum=50)
+
 # --- Celery and Redis ---------------------------------------------------------
 
 REDIS_URL = env.url("REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss", "unix"))
+# The API's throttle counts (flowhq/api/throttling.py): one Redis for every web process. Short
+# timeouts, and the throttles let calls through while Redis is down.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "flowhq-cache",
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+}
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -228,6 +281,9 @@ FLOWER_PORT = env.int("FLOWER_PORT", 5555, minimum=1, maximum=65535)
 
 FLOWHQ_HOST = env.str("FLOWHQ_HOST", socket.gethostname())
 FLEET_CAPACITY = env.int("FLEET_CAPACITY", 50, minimum=1)
+# Each agent serves its host's figures for Prometheus here (workers/fleet/exporter.py); 0: off.
+FLEET_METRICS_PORT = env.int("FLEET_METRICS_PORT", 9808, minimum=0, maximum=65535)
+FLEET_METRICS_BIND = env.str("FLEET_METRICS_BIND", "127.0.0.1")
 HEARTBEAT_INTERVAL_MS = env.int("HEARTBEAT_INTERVAL_MS", 15000, minimum=100)
 STALE_THRESHOLD_MS = env.int("STALE_THRESHOLD_MS", 3 * HEARTBEAT_INTERVAL_MS, minimum=1)
 if STALE_THRESHOLD_MS <= HEARTBEAT_INTERVAL_MS:
@@ -253,6 +309,11 @@ SESSION_BACKUP_MAX_MB = env.int("SESSION_BACKUP_MAX_MB", 64, minimum=1)
 PUPPETEER_EXECUTABLE_PATH = env.str("PUPPETEER_EXECUTABLE_PATH", "")
 # Chromium's own sandbox; it cannot run as root, so it is off only there by default.
 CHROMIUM_SANDBOX = env.bool("CHROMIUM_SANDBOX", os.geteuid() != 0)
+# The memory guard (workers/bot/memory_guard.py): a Chromium tree (PSS) over this many MB gets its
+# page reloaded at a quiet moment, or the browser restarted on the same profile if a reload does
+# not bring it back under; 0 turns it off. Keep it below WORKER_MAX_MEMORY_MB minus the worker.
+BOT_BROWSER_RELOAD_MB = env.int("BOT_BROWSER_RELOAD_MB", 768, minimum=0)
+BOT_BROWSER_MEMORY_CHECK_MS = env.int("BOT_BROWSER_MEMORY_CHECK_MS", 30000, minimum=100)
 WHATSAPP_WEB_URL = env.url("WHATSAPP_WEB_URL", "https://web.whatsapp.com", schemes=("http", "https"))
 BOT_RUNTIME = env.str("BOT_RUNTIME", "whatsapp")
 QR_MAX_UNSCANNED = env.int("QR_MAX_UNSCANNED", 10, minimum=1)
@@ -276,6 +337,20 @@ WHATSAPP_WEB_SYNC_TIMEOUT_MS = env.int("WHATSAPP_WEB_SYNC_TIMEOUT_MS", 60000, mi
 # long (renewed by each further message of the owner); 0 turns takeover off. Minutes, decimals allowed.
 HUMAN_TAKEOVER_MINUTES = env.float("HUMAN_TAKEOVER_MINUTES", 30.0, minimum=0)
 
+# --- Webhooks (webhooks/) -----------------------------------------------------
+
+# Receivers on private, loopback, link-local or reserved addresses are refused unless this is on.
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", False)
+WEBHOOK_TIMEOUT_MS = env.int("WEBHOOK_TIMEOUT_MS", 10000, minimum=100)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", 15, minimum=1)
+WEBHOOK_RETRY_BASE_MS = env.int("WEBHOOK_RETRY_BASE_MS", 5000, minimum=10)
+WEBHOOK_RETRY_MAX_MS = env.int("WEBHOOK_RETRY_MAX_MS", 4 * 3600 * 1000, minimum=10)
+WEBHOOK_DISABLE_AFTER_HOURS = env.float("WEBHOOK_DISABLE_AFTER_HOURS", 24.0, minimum=0.0001)
+WEBHOOK_KEEP_DAYS = env.int("WEBHOOK_KEEP_DAYS", 14, minimum=1)
+WEBHOOK_SWEEP_INTERVAL_MS = env.int("WEBHOOK_SWEEP_INTERVAL_MS", 10000, minimum=100)
+WEBHOOK_SECRET_OVERLAP_HOURS = env.float("WEBHOOK_SECRET_OVERLAP_HOURS", 24.0, minimum=0)
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
+
 SIMULATOR_PORT = env.int("SIMULATOR_PORT", 8100, minimum=1, maximum=65535)
 # `make run` creates a staff user "admin" with this password (generated into .env).
 DEMO_ADMIN_PASSWORD = env.str("DEMO_ADMIN_PASSWORD", "")
@@ -286,13 +361,16 @@ LOG_LEVEL = env.str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "flowhq.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "flowhq.logging.ContextFilter"},
+        "redact": {"()": "flowhq.redact.RedactQueryStrings"},
+    },
     "formatters": {"structured": {"()": "flowhq.logging.StructuredFormatter"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "structured",
-            "filters": ["context"],
+            "filters": ["context", "redact"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
@@ -301,5 +379,6 @@ LOGGING = {
         "pyppeteer": {"level": "WARNING"},
         "websockets": {"level": "WARNING"},
         "celery.worker.strategy": {"level": "WARNING"},
+        "axes.apps": {"level": "WARNING"},  # its start-up banner, in every process
     },
 }

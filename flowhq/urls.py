@@ -14,10 +14,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/admin/", include("tenants.api.urls")),
     path("api/admin/", include("workers.api.urls")),
+    path("api/admin/", include("webhooks.api.urls")),
     path("api/portal/", include("portal.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", healthz),
+    path("", include("metrics.urls")),
 ]
 
 handler404 = exceptions.json_404

@@ -10,7 +10,9 @@ with two headers:
   tenant they may see.
 
 A missing or wrong key, or a missing or malformed email, is a 401; see
-docs/architecture.md, "Portal API".
+docs/architecture.md, "Portal API". Wrong keys are counted per address by django-axes
+(flowhq.lockout): after AUTH_FAILURE_LIMIT of them that address gets 429 `locked_out`,
+even with the right key, until AUTH_LOCKOUT_MINUTES have passed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+
+from flowhq import lockout
+from flowhq.api.authentication import LockedOut, django_request
 
 KEY_HEADER = "X-Portal-Key"
 USER_HEADER = "X-User-Email"
@@ -63,7 +68,13 @@ class PortalKeyAuthentication(BaseAuthentication):
         given = request.headers.get(KEY_HEADER)
         if not given:
             raise exceptions.NotAuthenticated(f"The {KEY_HEADER} header is required.")
+        # Checked before the key is compared: a locked-out address learns nothing from its guesses.
+        http_request = django_request(request)
+        if lockout.is_locked_out(http_request, lockout.PORTAL_KEY):
+            raise LockedOut()
         if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8")):
+            if lockout.record_failure(http_request, lockout.PORTAL_KEY):
+                raise LockedOut()
             raise exceptions.AuthenticationFailed(f"The {KEY_HEADER} header is not valid.")
         email = (request.headers.get(USER_HEADER) or "").strip()
         if not email:

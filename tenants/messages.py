@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from flowhq.errors import ValidationFailed
 from flowhq.state_machine import StateMachine, move
+from tenants import signals
 from tenants.models import Direction, MessageLog, MessageSource, MessageStatus, Tenant
 
 M = MessageStatus
@@ -67,11 +68,13 @@ def incoming_claim(
     terminal = {"status": M.IGNORED, "error": ignored[:500], "completed_at": timezone.now(), "latency_ms": 0}
     try:
         with transaction.atomic():
-            return MessageLog.objects.create(
+            row = MessageLog.objects.create(
                 tenant_id=tenant_id, message_id=message_id, chat=chat, direction=Direction.IN,
                 source=MessageSource.CUSTOMER, kind=kind[:32], author=author, body=body, wa_timestamp=wa_timestamp,
                 **(terminal if ignored else {"status": M.RECEIVED}),
             )
+            signals.message_logged.send(sender=MessageLog, log=row)
+            return row
     except IntegrityError:
         return None
 
@@ -83,11 +86,13 @@ def phone_message_record(
     """Log a message the owner typed on the linked phone (sent, by them); None if already logged."""
     try:
         with transaction.atomic():
-            return MessageLog.objects.create(
+            row = MessageLog.objects.create(
                 tenant_id=tenant_id, message_id=message_id, chat=chat, direction=Direction.OUT,
                 source=MessageSource.PHONE, kind=kind[:32], body=body, status=M.SENT, wa_timestamp=wa_timestamp,
                 completed_at=timezone.now(), latency_ms=0,
             )
+            signals.message_logged.send(sender=MessageLog, log=row)
+            return row
     except IntegrityError:
         return None
 
@@ -123,28 +128,42 @@ def reply_claim(*, incoming: MessageLog, body: str) -> tuple[MessageLog, bool]:
     message_id = reply_message_id(incoming.tenant_id, incoming.message_id)
     try:
         with transaction.atomic():
-            return MessageLog.objects.create(
+            row = MessageLog.objects.create(
                 tenant_id=incoming.tenant_id, message_id=message_id, chat=incoming.chat, direction=Direction.OUT,
                 source=MessageSource.BOT, body=body, status=M.QUEUED, in_reply_to=incoming.message_id,
-            ), True
+            )
+            signals.message_logged.send(sender=MessageLog, log=row)
+            return row, True
     except IntegrityError:
         found = MessageLog.objects.get(tenant_id=incoming.tenant_id, message_id=message_id, direction=Direction.OUT)
         return found, False
 
 
-def outgoing_create(*, tenant: Tenant, to: str, body: str) -> MessageLog:
-    """A text an operator sends through the API; the tenant's worker delivers it."""
-    number = to.strip().removeprefix("+").split("@", 1)[0]
+def _recipient_number(to: str) -> str:
+    """The number in `to` (`4915…`, `+4915…` or `4915…@c.us`); ValidationFailed for anything else."""
+    number, _, server = to.strip().removeprefix("+").partition("@")
+    if server == "g.us":
+        raise ValidationFailed("Sending to groups is not supported yet; send to a phone number.",
+                               details={"to": ["Enter a phone number, not a group id."]})
     # ASCII digits only: str.isdigit() would take "٤٩١" too, which no WhatsApp id has.
-    if not _NUMBER.fullmatch(number):
+    if server not in ("", "c.us") or not _NUMBER.fullmatch(number):
         raise ValidationFailed("`to` must be a phone number in international format (digits only).",
                                details={"to": ["Enter digits, e.g. 4915112345678."]})
+    return number
+
+
+def outgoing_create(*, tenant: Tenant, to: str, body: str) -> MessageLog:
+    """A text an operator sends through the API; the tenant's worker delivers it."""
+    number = _recipient_number(to)
     if not body.strip():
         raise ValidationFailed("The message may not be empty.", details={"body": ["This field may not be blank."]})
-    return MessageLog.objects.create(
-        tenant=tenant, message_id=new_message_id(), chat=f"{number}@c.us", direction=Direction.OUT,
-        source=MessageSource.API, body=body, status=M.QUEUED,
-    )
+    with transaction.atomic():
+        row = MessageLog.objects.create(
+            tenant=tenant, message_id=new_message_id(), chat=f"{number}@c.us", direction=Direction.OUT,
+            source=MessageSource.API, body=body, status=M.QUEUED,
+        )
+        signals.message_logged.send(sender=MessageLog, log=row)
+    return row
 
 
 def message_transition(*, log_id: int, to: MessageStatus, **fields: Any) -> MessageLog:
@@ -161,5 +180,7 @@ def message_transition(*, log_id: int, to: MessageStatus, **fields: Any) -> Mess
     else:
         values = fields
     with transaction.atomic():
-        log, _ = move(MessageLog, log_id, machine=MESSAGE_MACHINE, field="status", to=to, fields=values)
+        log, previous = move(MessageLog, log_id, machine=MESSAGE_MACHINE, field="status", to=to, fields=values)
+        if previous != to:
+            signals.message_status_changed.send(sender=MessageLog, log=log, previous=previous)
     return log

@@ -190,6 +190,12 @@ class MessageLog(models.Model):
         indexes = [
             models.Index(fields=["tenant", "-created_at", "-id"], name="message_log_newest"),
             models.Index(fields=["tenant", "chat", "-created_at"], name="message_log_chat"),
+            # Only the rows still to be answered or sent: the bot resumes them by tenant, and
+            # /metrics counts them fleet-wide, without reading the whole log.
+            models.Index(
+                fields=["tenant", "created_at"], name="message_log_pending",
+                condition=models.Q(status__in=["received", "queued", "rate_limited"]),
+            ),
         ]
 
     def __str__(self) -> str:

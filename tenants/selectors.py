@@ -88,6 +88,10 @@ def pending_messages(*, tenant_id: int) -> list[MessageLog]:
     return list(MessageLog.objects.filter(tenant_id=tenant_id, status__in=PENDING).order_by("created_at", "id"))
 
 
+def message_get(*, log_id: int) -> MessageLog:
+    return MessageLog.objects.get(pk=log_id)
+
+
 def logged_ids(*, tenant_id: int, message_ids: list[str]) -> set[tuple[str, str]]:
     """Which of `message_ids` the log already has, as (message id, direction) pairs."""
     return set(MessageLog.objects.filter(tenant_id=tenant_id, message_id__in=message_ids).values_list(

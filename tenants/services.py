@@ -11,6 +11,7 @@ from django.utils.text import slugify
 
 from flowhq.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
 from flowhq.state_machine import move
+from tenants import signals
 from tenants.models import PortalMembership, ReplyTemplate, SetupRequest, Tenant, WhatsAppSession
 from tenants.states import (
     SESSION_MACHINE,
@@ -34,6 +35,15 @@ def _free_slug(base: str) -> str:
     return next(f"{base}-{n}" for n in range(2, len(taken) + 3) if f"{base}-{n}" not in taken)
 
 
+def _given_slug(slug: str) -> str:
+    """A slug the caller chose, as it is stored; one with no letter or digit (`-`) is refused."""
+    chosen = slugify(slug)
+    if not chosen:
+        raise ValidationFailed("A slug needs a letter or a digit.",
+                               details={"slug": ["A slug needs a letter or a digit."]})
+    return chosen
+
+
 def tenant_create(
     *, name: str, slug: str = "", rate_limit_per_minute: int | None = None, reply_in_groups: bool = False,
     reply_to_media: bool = True,
@@ -44,8 +54,9 @@ def tenant_create(
     name = name.strip()
     if not name:
         raise ValidationFailed("A tenant needs a name.", details={"name": ["This field may not be blank."]})
+    given = _given_slug(slug) if slug else ""
     for _ in range(_SLUG_ATTEMPTS):
-        chosen = slugify(slug) if slug else _free_slug(name)
+        chosen = given or _free_slug(name)
         try:
             with transaction.atomic():
                 tenant = Tenant.objects.create(
@@ -70,6 +81,8 @@ def tenant_update(*, tenant: Tenant, **fields: Any) -> Tenant:
     unknown = set(fields) - allowed
     if unknown:
         raise ValidationFailed(f"Cannot change {', '.join(sorted(unknown))}.")
+    if "slug" in fields:
+        fields["slug"] = _given_slug(fields["slug"])
     for key, value in fields.items():
         setattr(tenant, key, value)
     try:
@@ -131,12 +144,24 @@ def session_transition(
     def moved() -> WhatsAppSession:
         with transaction.atomic():
             session_id = WhatsAppSession.objects.values_list("pk", flat=True).get(tenant_id=tenant_id)
-            session, _ = move(
+            session, previous = move(
                 WhatsAppSession, session_id, machine=SESSION_MACHINE, field="state", to=to, fields=fields
             )
+            signals.session_changed.send(sender=WhatsAppSession, session=session, previous=previous,
+                                         changed=frozenset(fields))
         return session
 
     return _mirror(moved, strict=strict, what="session", tenant_id=tenant_id)
+
+
+def session_process_gone(*, tenant_id: int, why: str) -> None:
+    """The tenant's bot process has ended (stopped, crashed, killed): its session is no longer
+    connected, and a QR code it showed is no longer scannable."""
+    state = WhatsAppSession.objects.filter(tenant_id=tenant_id).values_list("state", flat=True).first()
+    if state == SessionState.CONNECTED:
+        session_transition(tenant_id=tenant_id, to=SessionState.DISCONNECTED, wa_state="", last_error=why)
+    elif state == SessionState.QR_READY:
+        session_transition(tenant_id=tenant_id, to=SessionState.NEW, qr="", last_error="")
 
 
 def membership_add(*, tenant: Tenant, email: str) -> tuple[PortalMembership, bool]:

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from tenants import signals
 from tenants.models import ChatPause
 
 OWNER_REPLIED = "the owner answered from the phone"
@@ -29,6 +30,9 @@ def chat_pause_renew(*, tenant_id: int, chat: str, until: datetime, reason: str 
                 if not created and pause.paused_until < until:
                     pause.paused_until, pause.reason = until, reason[:200]
                     pause.save(update_fields=["paused_until", "reason", "updated_at"])
+                    created = True  # renewed: announced like a new pause
+                if created:
+                    signals.chat_paused.send(sender=ChatPause, pause=pause)
                 return pause
         except IntegrityError:
             continue  # created by a concurrent call: lock that one
@@ -37,7 +41,10 @@ def chat_pause_renew(*, tenant_id: int, chat: str, until: datetime, reason: str 
 
 def chat_pause_end(*, tenant_id: int, chat: str) -> bool:
     """End the pause of `chat` (the bot answers its next message); False if it was not paused."""
-    deleted, _ = ChatPause.objects.filter(tenant_id=tenant_id, chat=chat).delete()
+    with transaction.atomic():
+        deleted, _ = ChatPause.objects.filter(tenant_id=tenant_id, chat=chat).delete()
+        if deleted:
+            signals.chat_resumed.send(sender=ChatPause, tenant_id=tenant_id, chat=chat)
     return bool(deleted)
 
 

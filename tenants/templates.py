@@ -6,15 +6,22 @@ within a kind, higher priority first, then the older template.
 - keyword: any of the comma-separated keywords appears as a whole word;
 - regex: the pattern is found anywhere in the text (case-insensitive).
 Placeholders in the reply body: {name} (the sender's WhatsApp name, else
-their number), {number}, {tenant}.
+their number), {number}, {tenant} — names only: no format spec, conversion,
+attribute or index ({name:>9}, {name!r}, {name.x} are refused when saved), and
+the body is filled in by plain substitution, never by str.format. A reply is cut
+to WhatsApp's own text limit.
 
-Regular expressions run on the `regex` engine with a time limit, and a pattern
-that is invalid or backtracks pathologically is refused when it is saved.
+Regular expressions run on the `regex` engine with a time limit per template and
+for the whole match (the engine releases the GIL, so the bot runs matching on a
+thread, off its event loop), and a pattern that is invalid or backtracks
+pathologically on adversarial input of the character classes it uses is refused
+when it is saved.
 """
 
 from __future__ import annotations
 
 import string
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +34,17 @@ from tenants.models import MatchKind
 KIND_ORDER = {MatchKind.EXACT: 0, MatchKind.KEYWORD: 1, MatchKind.REGEX: 2, MatchKind.DEFAULT: 3}
 PLACEHOLDERS = frozenset({"name", "number", "tenant"})
 MATCH_TIMEOUT_S = 0.05
+MATCH_BUDGET_S = 0.5
 SAVE_PROBE_TIMEOUT_S = 0.05
+# All probes together: a pattern slow on every probe (polynomial backtracking) is refused too.
+SAVE_PROBE_BUDGET_S = 0.2
 PROBE_LENGTH = 3000
+# WhatsApp's own limit on a text message.
+TEXT_MAX_CHARS = 65536
+_PLACEHOLDER = regex.compile(r"\{\{|\}\}|\{(name|number|tenant)\}")
+# One run of each character class a pattern can loop over, then a character that breaks the match.
+_PROBE_RUNS = ("1", "a", "A", "_", " ", "\t", ".", "-", "é", "\u0661", "a1", "1a", "a ", "1 ", "ab")
+_PROBE_TAILS = ("", "!", "\n", "0", "a", " ", "\x00")
 
 
 @dataclass(frozen=True)
@@ -61,15 +77,22 @@ class CompiledTemplates:
                 ) if words else None
 
     def match(self, text: str) -> Template | None:
+        """The template `text` picks. A regex that runs out of time counts as no match, and
+        once MATCH_BUDGET_S is spent no more regexes are tried: a bad template costs one
+        `no_match`, never the worker."""
         normalised = _normalise(text)
+        deadline = time.monotonic() + MATCH_BUDGET_S
         for t in self.templates:
             if t.match == MatchKind.EXACT and normalised == _normalise(t.pattern):
                 return t
             if t.match == MatchKind.KEYWORD and self._keywords.get(t.id) and self._keywords[t.id].search(text):
                 return t
             if t.match == MatchKind.REGEX:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    continue
                 try:
-                    if self._regex[t.id].search(text, timeout=MATCH_TIMEOUT_S):
+                    if self._regex[t.id].search(text, timeout=min(MATCH_TIMEOUT_S, left)):
                         return t
                 except TimeoutError:
                     continue
@@ -78,16 +101,16 @@ class CompiledTemplates:
         return None
 
 
-class _Keep(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
 def render(body: str, *, name: str, number: str, tenant: str) -> str:
-    try:
-        return body.format_map(_Keep(name=name or number, number=number, tenant=tenant))
-    except (ValueError, IndexError, AttributeError):
-        return body
+    """The reply: placeholders filled in by substitution ({{ and }} are literal braces; anything
+    else is left as written), cut to TEXT_MAX_CHARS."""
+    values = {"name": name or number, "number": number, "tenant": tenant}
+
+    def fill(found: Any) -> str:
+        token = found.group(0)
+        return token[0] if found.group(1) is None else values[found.group(1)]
+
+    return _PLACEHOLDER.sub(fill, body)[:TEXT_MAX_CHARS]
 
 
 def validate_template(*, match: str, pattern: str, body: str) -> None:
@@ -95,23 +118,37 @@ def validate_template(*, match: str, pattern: str, body: str) -> None:
     errors: dict[str, list[str]] = {}
     if match in (MatchKind.EXACT, MatchKind.KEYWORD, MatchKind.REGEX) and not pattern.strip():
         errors["pattern"] = [f"A {match} template needs a pattern."]
+    elif match == MatchKind.KEYWORD and not any(w.strip() for w in pattern.split(",")):
+        errors["pattern"] = ["List at least one keyword, separated by commas (e.g. price, cost)."]
     if match == MatchKind.REGEX and pattern.strip():
         problem = regex_problem(pattern)
         if problem:
             errors["pattern"] = [problem]
     if not body.strip():
         errors["body"] = ["The reply may not be empty."]
-    else:
-        try:
-            fields = {f for _, f, _, _ in string.Formatter().parse(body) if f is not None}
-        except ValueError as exc:
-            errors["body"] = [f"Malformed placeholder: {exc}. Write {{{{ and }}}} for literal braces."]
-        else:
-            unknown = sorted(f for f in fields if f not in PLACEHOLDERS)
-            if unknown:
-                errors["body"] = [f"Unknown placeholder(s) {', '.join(unknown)}; use {{name}}, {{number}} or {{tenant}}."]
+    elif problem := body_problem(body):
+        errors["body"] = [problem]
     if errors:
         raise ValidationFailed("The template is not valid; see details.", details=errors)
+
+
+def body_problem(body: str) -> str | None:
+    """Why a reply body may not be saved, or None. Placeholders are bare names."""
+    if len(body) > TEXT_MAX_CHARS:
+        return f"The reply is longer than WhatsApp allows ({TEXT_MAX_CHARS} characters)."
+    try:
+        parsed = list(string.Formatter().parse(body))
+    except ValueError as exc:
+        return f"Malformed placeholder: {exc}. Write {{{{ and }}}} for literal braces."
+    fields = [(f, spec, conv) for _, f, spec, conv in parsed if f is not None]
+    unknown = sorted({"{" + f + "}" for f, _, _ in fields if f not in PLACEHOLDERS})
+    if unknown:
+        return f"Unknown placeholder(s) {', '.join(unknown)}; use {{name}}, {{number}} or {{tenant}}."
+    styled = sorted({f for f, spec, conv in fields if spec or conv})
+    if styled:
+        return (f"Placeholder(s) {', '.join(styled)} carry a format or conversion (after ':' or '!'); "
+                "placeholders are names only, e.g. {name}.")
+    return None
 
 
 def regex_problem(pattern: str) -> str | None:
@@ -120,12 +157,17 @@ def regex_problem(pattern: str) -> str | None:
         compiled = regex.compile(pattern, regex.IGNORECASE)
     except regex.error as exc:
         return f"Invalid regular expression: {exc}."
-    chars = {c for c in pattern if c.isalnum()} or {"a"}
-    probes = [c * PROBE_LENGTH + tail for c in sorted(chars)[:8] for tail in ("", "!", "\n", "0")]
-    probes += ["a1 " * (PROBE_LENGTH // 3) + "!", " " * PROBE_LENGTH + "x"]
+    # Runs of the pattern's own characters and of every character class (\d, \w, \s, ., …),
+    # each followed by a character that makes the match fail late.
+    runs = [*_PROBE_RUNS, *sorted({c for c in pattern if c.isalnum()})[:8]]
+    probes = [(run * (PROBE_LENGTH // len(run) + 1))[:PROBE_LENGTH] + tail for run in runs for tail in _PROBE_TAILS]
+    deadline = time.monotonic() + SAVE_PROBE_BUDGET_S
     for probe in probes:
+        left = deadline - time.monotonic()
         try:
-            compiled.search(probe, timeout=SAVE_PROBE_TIMEOUT_S)
+            if left <= 0:
+                raise TimeoutError
+            compiled.search(probe, timeout=min(SAVE_PROBE_TIMEOUT_S, left))
         except TimeoutError:
             return "This regular expression is pathologically slow (catastrophic backtracking); simplify it."
     return None

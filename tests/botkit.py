@@ -125,7 +125,7 @@ def link(tenant_id: int, sim: Sim, phone: str) -> WhatsAppSession:
 
 
 def chromium_of(tenant_id: int) -> list[int]:
-    """Live Chromium processes started by the tenant's worker (they inherit its environment)."""
+    """Live Chromium processes started by the tenant's worker (they carry its process tags)."""
     found = []
     for proc in ours(tenant_id):
         try:

@@ -7,6 +7,7 @@ everything it started — when the test ends.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -16,12 +17,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
+import requests
 from django.conf import settings
 from django.db import connection
 
@@ -38,6 +40,8 @@ FAST = {
     "WORKER_RESTART_MAX_DELAY_MS": "3000",
     "WORKER_STABLE_AFTER_MS": "20000",
     "BOT_RUNTIME": "placeholder",
+    # Off: agents of concurrent runs would fight over one port (a test that wants it sets one).
+    "FLEET_METRICS_PORT": "0",
     "LOG_LEVEL": "INFO",
 }
 
@@ -81,12 +85,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def database_url_for_children() -> str:
-    """The database this test run uses, for child processes."""
+def database_url_for_children(*, host: str = "", port: int = 0) -> str:
+    """The database this test run uses, for child processes (at `host`:`port`, e.g. a proxy)."""
     db = connection.settings_dict
     user = db.get("USER") or "postgres"
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    host, port = host or db.get("HOST") or "127.0.0.1", port or db.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
 
 
 def child_env(**overrides: str) -> dict[str, str]:
@@ -102,10 +107,15 @@ def child_env(**overrides: str) -> dict[str, str]:
 
 
 def ours(tenant_id: int | None = None, *, leaders_only: bool = False) -> list[psutil.Process]:
-    """Live processes started for this test run (their DATABASE_URL is the test database),
-    optionally only those of one tenant (workers and the Chromium they started) or only
-    the workers themselves (process-group leaders). Other runs on the machine do not count."""
-    database, found = database_url_for_children(), []
+    """Live processes started for this test run (their DATABASE_URL is the test database, or —
+    Chromium, which gets no DATABASE_URL — their host is one of this run's), optionally only
+    those of one tenant (workers and the Chromium they started) or only the workers themselves
+    (process-group leaders). Other runs on the machine do not count."""
+    from workers.models import FleetHost
+
+    # By the database's name: a test may route its children through a proxy (tests/dbproxy.py).
+    database, found = "/" + connection.settings_dict["NAME"], []
+    hosts = set(FleetHost.objects.values_list("name", flat=True))
     for proc in psutil.process_iter(["pid", "status"]):
         if proc.info["status"] == psutil.STATUS_ZOMBIE:
             continue
@@ -114,7 +124,9 @@ def ours(tenant_id: int | None = None, *, leaders_only: bool = False) -> list[ps
             leader = os.getpgid(proc.pid) == proc.pid
         except (psutil.Error, ProcessLookupError, OSError):
             continue
-        if env.get("DATABASE_URL") != database or env.get("FLOWHQ_ROLE") != "tenant":
+        by_database = env.get("DATABASE_URL", "").endswith(database)
+        by_host = "DATABASE_URL" not in env and env.get("FLOWHQ_HOST") in hosts
+        if env.get("FLOWHQ_ROLE") != "tenant" or not (by_database or by_host):
             continue
         if tenant_id is not None and env.get("TENANT_ID") != str(tenant_id):
             continue
@@ -141,6 +153,30 @@ def processes_of_hosts(hosts: set[str]) -> list[psutil.Process]:
         except (psutil.Error, OSError):
             continue
     return found
+
+
+@contextlib.contextmanager
+def gunicorn(log_path: Path, *, workers: int = 1, threads: int = 2, access_log: bool = False,
+             **env: str) -> Iterator[str]:
+    """Real gunicorn serving flowhq.wsgi (as the Procfile runs it) on this test run's database;
+    yields its base URL once /healthz answers, and stops it at the end."""
+    port = free_port()
+    argv = [sys.executable, "-m", "gunicorn", "flowhq.wsgi", "--bind", f"127.0.0.1:{port}",
+            "--workers", str(workers), "--threads", str(threads), *(["--access-logfile", "-"] if access_log else [])]
+    with log_path.open("ab") as log:
+        server = subprocess.Popen(argv, cwd=ROOT, env=child_env(**env), stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: requests.get(f"{base}/healthz", timeout=2).ok, 30, what="gunicorn")
+        yield base
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 @dataclass
@@ -193,6 +229,14 @@ class Fleet:
         return self._start(
             "beat", [sys.executable, "-m", "celery", "-A", "flowhq", "beat", "-S", "django",
                      "--loglevel", "INFO", "--schedule", str(self.tmp / "beat-schedule")],
+        )
+
+    def webhooks_worker(self, name: str = "webhooks", **env: str) -> Proc:
+        """The Procfile's `webhooks` process: a Celery worker on the `webhooks` queue."""
+        return self._start(
+            name, [sys.executable, "-m", "celery", "-A", "flowhq", "worker", "-Q", "webhooks",
+                   "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h", "--pool", "threads", "--concurrency", "4",
+                   "--loglevel", "INFO", "--without-mingle", "--without-gossip"], **env,
         )
 
     def flower(self, port: int) -> Proc:

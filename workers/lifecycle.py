@@ -21,6 +21,7 @@ from django.utils import timezone
 from flowhq.errors import Conflict, NotFound
 from tenants.services import tenant_transition
 from tenants.states import TenantStatus
+from workers.fleet.backoff import failures_after_crash
 from workers.models import WorkerProcess
 from workers.nudge import nudge_host_on_commit
 from workers.placement import choose_host, host_is_live
@@ -112,6 +113,31 @@ def worker_restart(*, tenant_id: int, force: bool = False, reason: str = "") -> 
             fields["stale_after"] = _startup_deadline()
         worker = worker_transition(worker_id=worker.pk, to=to, reason=reason, computed=_next_epoch, **fields)
         tenant_transition(tenant_id=tenant_id, to=TenantStatus.STARTING, reason=reason)
+        nudge_host_on_commit(worker.host, tenant_id)
+    return worker
+
+
+def worker_recycle(*, tenant_id: int, epoch: int, reason: str, uptime_ms: float) -> WorkerProcess:
+    """Replace a process its agent found unwell (over its memory limit). Counts toward
+    WORKER_MAX_CONSECUTIVE_CRASHES like a crash, forgiven like one after a stable run; at the
+    cap the tenant goes to ERROR with why, and the agent does not spawn again."""
+    limit = settings.WORKER_MAX_CONSECUTIVE_CRASHES
+    with transaction.atomic():
+        worker = _locked(tenant_id)
+        if worker.epoch != epoch or worker.desired_state != DesiredState.RUNNING:
+            return worker  # replaced or stopped meanwhile
+        failures = failures_after_crash(worker.consecutive_failures, uptime_ms=uptime_ms,
+                                        stable_after_ms=settings.WORKER_STABLE_AFTER_MS)
+        if failures >= limit:
+            reason = f"{reason}; {failures} restarts in a row, giving up (WORKER_MAX_CONSECUTIVE_CRASHES={limit})"
+            worker = worker_transition(worker_id=worker.pk, to=W.ERROR, reason=reason, computed=_next_epoch,
+                                       consecutive_failures=failures)
+            tenant_transition(tenant_id=tenant_id, to=TenantStatus.ERROR, reason=reason, strict=False)
+        else:
+            to = W.STOPPING if worker.status in (W.STARTING, W.RUNNING) else worker.status
+            worker = worker_transition(worker_id=worker.pk, to=to, reason=reason, computed=_next_epoch,
+                                       consecutive_failures=failures)
+            tenant_transition(tenant_id=tenant_id, to=TenantStatus.STARTING, reason=reason, strict=False)
         nudge_host_on_commit(worker.host, tenant_id)
     return worker
 

@@ -5,6 +5,14 @@ the row and re-checks its condition before writing, so two sweeps running at
 once, or a sweep racing a late heartbeat, cannot both act on the same worker.
 The candidate queries read the partial index on `stale_after`, so a sweep
 costs in proportion to what is stale, not to how many workers exist.
+
+A database outage stops every heartbeat at once; it is not a host outage. The
+sweep judges liveness only once it has watched, without a gap, for as long as
+a heartbeat may take (workers/sweep_watch.py), so no tenant moves because of
+the outage itself.
+
+A stall counts toward WORKER_MAX_CONSECUTIVE_CRASHES like a crash, and like a
+crash is forgiven when the worker had run for WORKER_STABLE_AFTER_MS.
 """
 
 from __future__ import annotations
@@ -22,10 +30,12 @@ from django.utils import timezone
 
 from tenants.services import tenant_transition
 from tenants.states import TenantStatus
+from workers.fleet.backoff import failures_after_crash
 from workers.models import FleetHost, WorkerProcess
 from workers.nudge import nudge_host_on_commit
 from workers.placement import choose_host
 from workers.states import LIVE_STATUSES, DesiredState, WorkerStatus
+from workers.sweep_watch import SweepWatch
 from workers.transitions import worker_transition
 
 log = logging.getLogger(__name__)
@@ -48,13 +58,18 @@ class SweepResult:
         return {"stale": self.stale, "moved": self.moved, "placed": self.placed, "stopped": self.stopped}
 
 
-def sweep() -> SweepResult:
+def sweep(watch: SweepWatch | None = None) -> SweepResult:
     result = SweepResult()
-    stale_hosts = list(FleetHost.objects.filter(stale_after__lt=Now()).values_list("name", flat=True))
-    result.stale = claim_stale_workers(skip_hosts=stale_hosts)
-    result.moved = move_off_stale_hosts(stale_hosts)
+    watch = watch or SweepWatch()
+    judging = watch.watched_ms() >= settings.STALE_THRESHOLD_MS
+    stale_hosts: list[str] = []
+    if judging:
+        stale_hosts = list(FleetHost.objects.filter(stale_after__lt=Now()).values_list("name", flat=True))
+        result.stale = claim_stale_workers(skip_hosts=stale_hosts)
+        result.moved = move_off_stale_hosts(stale_hosts)
     result.placed = place_unplaced()
     result.stopped = finish_abandoned_stops(stale_hosts)
+    watch.succeeded()
     if any(result.as_dict().values()):
         log.info("sweep acted", extra=result.as_dict())
     return result
@@ -78,20 +93,27 @@ def claim_stale_workers(*, skip_hosts: list[str]) -> list[int]:
     Workers on hosts whose agent is itself stale are moved instead.
     """
     now = timezone.now()
+    limit = settings.WORKER_MAX_CONSECUTIVE_CRASHES
     candidates = (
         WorkerProcess.objects.filter(status__in=LIVE_STATUSES, stale_after__lt=Now())
         .exclude(host__in=[*skip_hosts, ""])
-        .values_list("pk", "tenant_id", "heartbeat_at")[:BATCH]
+        .values_list("pk", "tenant_id", "heartbeat_at", "started_at", "consecutive_failures")[:BATCH]
     )
     claimed = []
-    for worker_id, tenant_id, heartbeat_at in candidates:
+    for worker_id, tenant_id, heartbeat_at, started_at, failures in candidates:
         silence = f"{(now - heartbeat_at).total_seconds():.1f}s" if heartbeat_at else "ever since it was spawned"
+        # It ran healthily from its start until its last heartbeat.
+        ran_ms = (heartbeat_at - started_at).total_seconds() * 1000 if heartbeat_at and started_at else 0.0
+        failures = failures_after_crash(failures, uptime_ms=ran_ms, stable_after_ms=settings.WORKER_STABLE_AFTER_MS)
         reason = f"no heartbeat for {silence} (STALE_THRESHOLD_MS={settings.STALE_THRESHOLD_MS})"
+        if failures >= limit:
+            reason += f"; stalled {failures} times in a row, giving up (WORKER_MAX_CONSECUTIVE_CRASHES={limit})"
         with transaction.atomic():
             worker = _claim(
                 worker_id, to=W.ERROR, reason=reason,
                 check=lambda w: w.status in LIVE_STATUSES and w.stale_after is not None and w.stale_after < now,
-                computed=lambda w: {"epoch": w.epoch + 1, "consecutive_failures": w.consecutive_failures + 1},
+                computed=lambda w: {"epoch": w.epoch + 1},
+                consecutive_failures=failures,
             )
             if worker is None:
                 continue

@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from flowhq.state_machine import move
+from workers import signals
 from workers.models import WorkerProcess, WorkerTransition
 from workers.states import WORKER_MACHINE, WorkerStatus
 
@@ -46,6 +47,7 @@ def worker_transition(
                 worker=worker, from_status=previous, to_status=to, reason=reason[:500],
                 host=worker.host, epoch=worker.epoch,
             )
+            signals.worker_status_changed.send(sender=WorkerProcess, worker=worker, previous=previous, reason=reason)
     return worker
 
 

@@ -40,7 +40,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 
 # status → (component name, description)
 ERROR_RESPONSES: dict[str, tuple[str, str]] = {
-    "400": ("BadRequest", "Invalid input (`invalid`) or malformed JSON (`malformed_request`)."),
+    "400": ("BadRequest", "Invalid input (`invalid`), or malformed JSON or request text (`malformed_request`)."),
     "401": (
         "Unauthorized",
         "Missing or wrong credentials (`not_authenticated`, `authentication_failed`).",
@@ -50,13 +50,17 @@ ERROR_RESPONSES: dict[str, tuple[str, str]] = {
     "409": ("Conflict", "The request conflicts with the current state (`conflict`, `illegal_transition`)."),
     "413": ("PayloadTooLarge", "The request body is too large (`payload_too_large`)."),
     "415": ("UnsupportedMediaType", "The body is not JSON (`unsupported_media_type`)."),
+    "429": (
+        "TooManyRequests",
+        "Too many calls (`throttled`), or too many failed sign-ins from this address or for this user "
+        "(`locked_out`); `Retry-After` says when to try again.",
+    ),
     "503": ("Unavailable", "Not available (`portal_disabled`, `unavailable`, `too_many_streams`)."),
 }
 
 PORTAL_SCHEMES = {"PortalKey", "PortalUser"}
 STAFF_SCHEMES = {"basicAuth", "tokenAuth", "cookieAuth"}
 WRITE_METHODS = {"post", "put", "patch", "delete"}
-PAGINATION_PARAMETERS = {"page", "page_size"}
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
@@ -69,9 +73,8 @@ def error_statuses(operation: dict[str, Any], method: str) -> set[str]:
     query = {p["name"] for p in parameters if p.get("in") == "query"}
     has_body = "requestBody" in operation
 
-    statuses: set[str] = set()
-    if has_body or query - PAGINATION_PARAMETERS:
-        statuses.add("400")
+    # Every call is throttled, and a NUL anywhere in a request (path, query, header) is a 400.
+    statuses: set[str] = {"400", "429"}
     if not anonymous:
         statuses.add("401")
     if schemes & STAFF_SCHEMES:

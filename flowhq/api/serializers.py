@@ -8,7 +8,8 @@ from rest_framework import serializers
 class InputSerializer(serializers.Serializer):
     """Validates a request body and refuses fields it does not know.
 
-    A typo such as `{"nmae": ...}` is a 400 naming the field, not a silent no-op.
+    A typo such as `{"nmae": ...}` is a 400 naming the field, not a silent no-op, and
+    `{"name": 123}` is a 400 too: text fields take JSON strings only.
     """
 
     def to_internal_value(self, data: Any) -> Any:
@@ -19,6 +20,14 @@ class InputSerializer(serializers.Serializer):
         unknown = sorted(set(data) - set(self.fields))
         if unknown:
             raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        # DRF's CharField turns 123 into "123"; a text field takes a JSON string only.
+        not_text = sorted(
+            name for name, field in self.fields.items()
+            if isinstance(field, serializers.CharField) and data.get(name) is not None
+            and not isinstance(data[name], str)
+        )
+        if not_text:
+            raise serializers.ValidationError({name: ["Must be a string."] for name in not_text})
         return super().to_internal_value(data)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.forms.models import BaseInlineFormSet
+from django.utils.text import slugify
 
 from flowhq.errors import ValidationFailed
 from tenants import services
@@ -129,4 +130,11 @@ class TenantForm(forms.ModelForm):
         if not self.instance.pk and "slug" in self.fields:
             self.fields["slug"].required = False
             self.fields["slug"].help_text = "Leave empty to derive it from the name."
+
+    def clean_slug(self) -> str:
+        # The services refuse a slug with no letter or digit ("-"): say so on the form, not with a 500.
+        slug = self.cleaned_data.get("slug") or ""
+        if slug and not slugify(slug):
+            raise forms.ValidationError("A slug needs a letter or a digit.")
+        return slug
 

@@ -16,6 +16,9 @@ import requests
 from django.contrib.auth import get_user_model
 
 from flowhq.celery import app
+from tenants import services
+from tenants.models import WhatsAppSession
+from tenants.states import SessionState
 from tests.harness import Fleet, ours, tenant_processes, wait_for
 from tests.waits import wait_host, wait_running, wait_status, worker
 from workers import lifecycle
@@ -220,3 +223,47 @@ def test_a_worker_over_its_memory_limit_is_restarted(fleet: Fleet, tenant):
              what="a memory restart")
     wait_for(lambda: worker(tenant.pk).pid not in (None, first), 30, what="a new process")
     assert worker(tenant.pk).restart_count >= 1
+
+
+def test_stalls_after_healthy_runs_never_add_up_to_giving_up(fleet: Fleet, tenant):
+    """Each stall after a stable run starts the count again, as a crash does: five of them, with
+    a cap of three, and the tenant still runs."""
+    fleet.agent(WORKER_STABLE_AFTER_MS="2000", WORKER_MAX_CONSECUTIVE_CRASHES="3")
+    fleet.beat()
+    lifecycle.worker_start(tenant_id=tenant.pk)
+    current = wait_running(tenant.pk)
+    for _ in range(5):
+        time.sleep(2.5)  # longer than WORKER_STABLE_AFTER_MS of heartbeats
+        os.kill(current.pid, signal.SIGSTOP)
+        current = wait_running(tenant.pk, not_pid=current.pid, timeout=60)
+        assert current.consecutive_failures <= 1
+    assert sum(r.startswith("no heartbeat for") for r in reasons(tenant.pk)) == 5
+    wait_for(lambda: pids(tenant.pk) == [current.pid], 20, what="the stalled processes to be gone")
+    current.tenant.refresh_from_db()
+    assert current.tenant.status == "RUNNING"
+
+
+def test_a_worker_that_gives_up_shows_why_and_no_pid(fleet: Fleet, tenant):
+    fleet.agent(WORKER_MAX_CONSECUTIVE_CRASHES="1")
+    fleet.beat()
+    lifecycle.worker_start(tenant_id=tenant.pk)
+    hung = wait_running(tenant.pk)
+    os.kill(hung.pid, signal.SIGSTOP)
+    failed = wait_for(lambda: worker(tenant.pk).status == W.ERROR and worker(tenant.pk).pid is None
+                      and worker(tenant.pk), 60, what="ERROR without a pid")
+    assert "stalled 1 times in a row, giving up (WORKER_MAX_CONSECUTIVE_CRASHES=1)" in failed.last_error
+    time.sleep(2)
+    assert pids(tenant.pk) == []
+    assert worker(tenant.pk).pid is None
+
+
+def test_a_killed_worker_leaves_its_session_disconnected_not_connected(fleet: Fleet, tenant):
+    """SIGKILL gives the bot no chance to say it is gone; its agent says it."""
+    fleet.agent()
+    lifecycle.worker_start(tenant_id=tenant.pk)
+    running = wait_running(tenant.pk)
+    services.session_transition(tenant_id=tenant.pk, to=SessionState.CONNECTED, phone="4915100000009")
+    os.kill(running.pid, signal.SIGKILL)
+    gone = wait_for(lambda: WhatsAppSession.objects.get(tenant=tenant).state == SessionState.DISCONNECTED
+                    and WhatsAppSession.objects.get(tenant=tenant), 30, what="the session DISCONNECTED")
+    assert gone.last_error == "worker process was killed by SIGKILL"

@@ -97,3 +97,34 @@ def test_start_after_giving_up_clears_the_crash_count(tenant):
 def test_unknown_tenant_is_not_found(db):
     with pytest.raises(NotFound):
         lifecycle.worker_start(tenant_id=424242)
+
+
+def test_memory_restarts_count_toward_the_cap_and_are_forgiven_after_a_stable_run(tenant, settings):
+    """A tenant whose worker outgrows its memory on every message must not restart for ever."""
+    live_host("a")
+    lifecycle.worker_start(tenant_id=tenant.pk)
+    WorkerProcess.objects.filter(tenant=tenant).update(status=W.RUNNING)
+    limit = settings.WORKER_MAX_CONSECUTIVE_CRASHES
+    for restart in range(1, limit):
+        worker = worker_of(tenant)
+        recycled = lifecycle.worker_recycle(tenant_id=tenant.pk, epoch=worker.epoch, reason="memory 2000 MB",
+                                            uptime_ms=1000)
+        assert (recycled.status, recycled.consecutive_failures) == (W.STOPPING, restart)
+        assert recycled.epoch == worker.epoch + 1
+        WorkerProcess.objects.filter(tenant=tenant).update(status=W.RUNNING)
+    # After a stable run the count starts again, as for a crash.
+    worker = worker_of(tenant)
+    stable = lifecycle.worker_recycle(tenant_id=tenant.pk, epoch=worker.epoch, reason="memory 2000 MB",
+                                      uptime_ms=settings.WORKER_STABLE_AFTER_MS + 1)
+    assert stable.consecutive_failures == 1
+    WorkerProcess.objects.filter(tenant=tenant).update(status=W.RUNNING, consecutive_failures=limit - 1)
+    worker = worker_of(tenant)
+    gave_up = lifecycle.worker_recycle(tenant_id=tenant.pk, epoch=worker.epoch, reason="memory 2000 MB",
+                                       uptime_ms=1000)
+    assert (gave_up.status, gave_up.consecutive_failures) == (W.ERROR, limit)
+    assert gave_up.last_error == (f"memory 2000 MB; {limit} restarts in a row, giving up "
+                                  f"(WORKER_MAX_CONSECUTIVE_CRASHES={limit})")
+    assert gave_up.tenant.status == TenantStatus.ERROR
+    # A report about a process that was replaced meanwhile changes nothing.
+    assert lifecycle.worker_recycle(tenant_id=tenant.pk, epoch=worker.epoch, reason="late",
+                                    uptime_ms=1).epoch == gave_up.epoch

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
+import pytest
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
@@ -14,8 +17,22 @@ from workers import lifecycle
 from workers.models import FleetHost, WorkerProcess, WorkerTransition
 from workers.states import DesiredState, WorkerStatus
 from workers.sweep import sweep
+from workers.sweep_watch import KEY, SweepWatch, gap_ms
 
 W = WorkerStatus
+
+
+def watching_since(redis_client, *, ago_ms: int, last_ok_ago_ms: int = 0) -> None:
+    now = int(time.time() * 1000)
+    redis_client.hset(KEY, mapping={"since": now - ago_ms, "last_ok": now - last_ok_ago_ms})
+
+
+@pytest.fixture(autouse=True)
+def _watched_long_enough(redis_client):
+    """Unless a test says otherwise, the sweep has been watching, without a gap, for an hour."""
+    watching_since(redis_client, ago_ms=3_600_000)
+    yield
+    redis_client.delete(KEY)
 
 
 def running_on(tenant, host: str, *, stale: bool) -> WorkerProcess:
@@ -105,3 +122,59 @@ def test_an_idle_fleet_sweeps_to_nothing(make_tenant):
     running_on(make_tenant(), "a", stale=False)
     assert not any(sweep().as_dict().values())
     assert FleetHost.objects.count() == 1
+
+
+def test_after_a_blind_spell_the_sweep_judges_nothing_until_heartbeats_could_have_come(make_tenant, redis_client):
+    """A database outage stops every heartbeat; the first sweeps afterwards must not call that death."""
+    live_host("b")
+    dead_host("a")
+    stale = running_on(make_tenant("Stale"), "b", stale=True)
+    on_dead = running_on(make_tenant("OnDead"), "a", stale=False)
+    # The last successful sweep was longer ago than a live record can go without a heartbeat.
+    watching_since(redis_client, ago_ms=3_600_000, last_ok_ago_ms=gap_ms() + 1000)
+    result = sweep()
+    assert (result.stale, result.moved) == ([], [])
+    assert sweep().stale == []  # still inside the grace
+    for worker in (stale, on_dead):
+        worker.refresh_from_db()
+        assert worker.status == W.RUNNING
+    assert SweepWatch().watched_ms() < settings.STALE_THRESHOLD_MS
+    # Heartbeats had STALE_THRESHOLD_MS to arrive since the sweep could see again: now it judges.
+    watching_since(redis_client, ago_ms=settings.STALE_THRESHOLD_MS + 10)
+    result = sweep()
+    assert result.stale == [stale.tenant_id]
+    assert result.moved == [on_dead.tenant_id]
+
+
+def test_a_sweep_with_no_record_of_earlier_sweeps_waits_too(make_tenant, redis_client):
+    """Redis restarted (the watch is gone): the sweep cannot know it watched, so it waits."""
+    live_host("a")
+    stale = running_on(make_tenant(), "a", stale=True)
+    redis_client.delete(KEY)
+    assert sweep().stale == []
+    stale.refresh_from_db()
+    assert stale.status == W.RUNNING
+
+
+def test_a_stall_after_a_stable_run_is_forgiven_like_a_crash(make_tenant):
+    live_host("a")
+    worker = running_on(make_tenant(), "a", stale=True)
+    stable = timedelta(milliseconds=settings.WORKER_STABLE_AFTER_MS + 1000)
+    WorkerProcess.objects.filter(pk=worker.pk).update(consecutive_failures=settings.WORKER_MAX_CONSECUTIVE_CRASHES - 1,
+                                                      started_at=worker.heartbeat_at - stable)
+    sweep()
+    worker.refresh_from_db()
+    assert worker.consecutive_failures == 1
+    assert "giving up" not in worker.last_error
+
+
+def test_stalls_in_a_row_give_up_and_say_so(make_tenant):
+    live_host("a")
+    worker = running_on(make_tenant(), "a", stale=True)
+    limit = settings.WORKER_MAX_CONSECUTIVE_CRASHES
+    WorkerProcess.objects.filter(pk=worker.pk).update(consecutive_failures=limit - 1, started_at=worker.heartbeat_at)
+    sweep()
+    worker.refresh_from_db()
+    assert worker.consecutive_failures == limit
+    assert f"stalled {limit} times in a row, giving up" in worker.last_error
+    assert "giving up" in worker.tenant.status_reason

@@ -66,12 +66,46 @@ def test_placeholders_are_filled_and_unknown_ones_left_alone():
         ("default", "", "", "body"),
         ("default", "", "Hi {nmae}", "body"),
         ("default", "", "Hi {", "body"),
+        # A format spec would let one message build a gigabyte, or read attributes.
+        ("default", "", "Hi {name:>999999999}", "body"),
+        ("default", "", "{name:>{number}}", "body"),
+        ("default", "", "{name:{name.__class__}}", "body"),
+        ("default", "", "{name!r}", "body"),
+        ("default", "", "{name.__class__}", "body"),
+        ("default", "", "{number[0]}", "body"),
+        ("default", "", "x" * 65537, "body"),
+        # Slow on runs of the classes they loop over, not on their own characters.
+        ("regex", r"(\d+)+$", "x", "pattern"),
+        ("regex", r"^(\d|\d\d)+$", "x", "pattern"),
+        ("regex", r"(\s+)+$", "x", "pattern"),
+        ("regex", r"([a-z]+)*\d$", "x", "pattern"),
+        ("regex", r"(.*a){12}", "x", "pattern"),
+        ("keyword", ",,,", "x", "pattern"),
+        ("keyword", " , ,", "x", "pattern"),
     ],
 )
 def test_bad_templates_are_refused_with_the_field_named(match, pattern, body, field):
     with pytest.raises(ValidationFailed) as caught:
         validate_template(match=match, pattern=pattern, body=body)
     assert field in caught.value.details
+
+
+def test_a_reply_is_filled_in_by_substitution_and_cut_to_whatsapps_limit():
+    assert render("{name}{{name}}{number}", name="Ann", number="49", tenant="T") == "Ann{name}49"
+    # Whatever a name holds is text, never a format or a placeholder of its own.
+    assert render("Hi {name}", name="{number:>99}", number="49", tenant="T") == "Hi {number:>99}"
+    assert len(render("{tenant}" * 20, name="", number="", tenant="x" * 10_000)) == 65536
+
+
+def test_one_slow_regex_costs_a_no_match_in_bounded_time():
+    """An old template saved before the checks: matching gives up on it, within the budget."""
+    import time
+
+    templates = CompiledTemplates([t(n, "regex", r"(\d+)+$") for n in range(100)] + [t(999, "exact", "1")])
+    started = time.monotonic()
+    assert templates.match("1" * 3000 + "!") is None
+    assert time.monotonic() - started < 1.5
+    assert templates.match("1").id == 999
 
 
 def test_good_templates_pass():

@@ -97,3 +97,30 @@ def test_the_template_version_moves_with_every_change_and_only_for_its_tenant(te
     services.template_create(tenant=other, match="default", body="elsewhere")
     assert selectors.template_version(tenant_id=tenant.pk) == before
     assert selectors.template_version(tenant_id=10**9) == (None, 0, None)
+
+
+def test_a_template_that_could_build_a_gigabyte_or_stall_the_bot_is_a_400(api, tenant):
+    url = f"/api/admin/tenants/{tenant.pk}/templates"
+    for body in ("Hi {name:>999999999}", "{name:>{number}}", "{name:{name.__class__}}"):
+        response = api.post(url, {"match": "default", "body": body}, format="json")
+        assert response.status_code == 400, body
+        assert "names only" in response.json()["error"]["details"]["body"][0]
+    for pattern in (r"(\d+)+$", r"^(\d|\d\d)+$"):
+        response = api.post(url, {"match": "regex", "pattern": pattern, "body": "x"}, format="json")
+        assert response.status_code == 400, pattern
+        assert "slow" in response.json()["error"]["details"]["pattern"][0]
+    response = api.post(url, {"match": "keyword", "pattern": ",,,", "body": "x"}, format="json")
+    assert response.status_code == 400
+    assert not ReplyTemplate.objects.exists()
+
+
+def test_a_recipient_that_is_not_an_ascii_number_or_is_a_group_is_a_400(api, tenant):
+    url = f"/api/admin/tenants/{tenant.pk}/messages"
+    for to in ("٤٩١٧٦١٢٣٤٥٦٧٨", "４９１７６１２３４５６７８", "4917612345678@g.us", "120363000000000000@g.us",
+               "4917612345678@example.com"):
+        response = api.post(url, {"to": to, "body": "x"}, format="json")
+        assert response.status_code == 400, to
+        assert "to" in response.json()["error"]["details"]
+    assert "groups" in api.post(url, {"to": "4917612345678@g.us", "body": "x"}, format="json").json()["error"]["message"]
+    for to in ("4917612345678", "+4917612345678", "4917612345678@c.us"):
+        assert api.post(url, {"to": to, "body": "x"}, format="json").status_code == 202, to

@@ -5,7 +5,8 @@ PATH): pyppeteer is always given an executable, so it never tries to download
 one. The profile is SESSIONS_PATH/<tenant id>, which keeps the WhatsApp link
 across restarts. The flags are what a headless server needs, minus everything
 that phones home (this machine's network is closed; production's should not
-leak either).
+leak either). Chromium gets an allow-listed environment, not the worker's
+(workers/bot/browser_env.py): no Django secret or database URL reaches it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pyppeteer.browser import Browser
 from pyppeteer.page import Page
 
 from flowhq.chromium import find_chromium
+from workers.bot.browser_env import chromium_env
 from workers.sessions import session_dir
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,12 @@ class BrowserHandle:
         self.page = page
         self.closing = False
 
+    @property
+    def pid(self) -> int | None:
+        """The browser process (the root of Chromium's process tree)."""
+        process = getattr(self.browser, "process", None)
+        return process.pid if process is not None else None
+
     def alive(self) -> bool:
         process = getattr(self.browser, "process", None)
         return process is not None and process.poll() is None
@@ -106,6 +114,7 @@ async def launch_browser(tenant_id: int) -> BrowserHandle:
         userDataDir=str(profile),
         headless=True,
         args=chromium_args(),
+        env=chromium_env(),
         # The worker owns signals and shutdown; pyppeteer must not install handlers or atexit hooks.
         handleSIGINT=False, handleSIGTERM=False, handleSIGHUP=False, autoClose=False,
         logLevel=logging.WARNING,

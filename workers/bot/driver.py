@@ -327,6 +327,7 @@ class WhatsAppDriver:
         self._loaded = asyncio.Event()
         self.version: str | None = None
         self._missing: list[str] = []
+        self.calls_in_flight = 0
 
     async def open(self, url: str) -> None:
         await self.page.exposeFunction(BINDING, self._emit)
@@ -409,7 +410,21 @@ class WhatsAppDriver:
             raise SendFailed(str(exc) or type(exc).__name__) from exc
         return Delivery(result["status"], int(result["ack"]))
 
+    async def idle(self, timeout: float) -> bool:
+        """Until no call to the page is in flight (True), or the timeout (False)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.calls_in_flight and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        return not self.calls_in_flight
+
     async def _evaluate(self, script: str, *args: Any, timeout: float, attempts: int = 3) -> Any:
+        self.calls_in_flight += 1
+        try:
+            return await self._evaluate_retried(script, *args, timeout=timeout, attempts=attempts)
+        finally:
+            self.calls_in_flight -= 1
+
+    async def _evaluate_retried(self, script: str, *args: Any, timeout: float, attempts: int) -> Any:
         for attempt in range(1, attempts + 1):
             try:
                 return await asyncio.wait_for(self.page.evaluate(script, *args), timeout)

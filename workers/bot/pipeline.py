@@ -4,6 +4,12 @@ Every step writes the message log, which is also the pipeline's memory: on
 ready (after any restart) the pipeline resumes what is still pending — incoming
 messages not yet answered and texts not yet sent — so a message that arrived
 while the worker was down, or died with it, is answered once it is back.
+Nothing the page hands over is forgotten because the database blinked: an
+event whose write fails starts a backlog — it and every event after it wait,
+in order, and are written once the database answers again, after a catch-up
+from the page's own history. An incoming message counts as seen only once its
+row is written. A chat whose answer hits a database error retries that
+message before the next one in the chat, so per-chat order holds.
 Sends are fenced by the lease: a process that may no longer hold the tenant
 sends nothing. A reply goes out under a key derived from the message it
 answers, and the page is asked for that key before any (re)send.
@@ -17,15 +23,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
+from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db import DatabaseError, DataError
 from django.utils import timezone
 
+from flowhq.text import storable
 from tenants.messages import (
+    TERMINAL,
     incoming_claim,
     incoming_edit,
     incoming_revoke,
@@ -35,7 +47,14 @@ from tenants.messages import (
 )
 from tenants.models import Direction, MessageLog, MessageStatus, Tenant
 from tenants.policy import ReplyPolicy, Verdict, decide
-from tenants.selectors import logged_ids, outgoing_logged, pending_messages, template_list, template_version
+from tenants.selectors import (
+    logged_ids,
+    message_get,
+    outgoing_logged,
+    pending_messages,
+    template_list,
+    template_version,
+)
 from tenants.takeover import chat_pause_active, chat_pause_renew
 from tenants.templates import CompiledTemplates, Template, render
 from workers.bot.chat_queue import ChatQueues
@@ -51,6 +70,22 @@ M = MessageStatus
 SEND_ATTEMPTS = 3
 CHAT_IDLE_SECONDS = 60.0
 NOT_ACKNOWLEDGED = "handed to WhatsApp Web; waiting for the server to acknowledge it"
+DB_RETRY_MAX_S = 5.0
+# Events held while the database is out; beyond this the page's history is the only copy.
+BACKLOG_MAX = 10_000
+# The chats a text can go to: a number's chat, a LID chat, and (for replies only) a group.
+_SENDABLE_CHAT = re.compile(r"[0-9]{5,20}@(c\.us|lid)")
+_REPLYABLE_CHAT = re.compile(r"[0-9]{5,20}(-[0-9]{1,20})?@(c\.us|lid|g\.us)")
+_TEXT_FIELDS = ("id", "chat", "text", "author", "name")
+
+
+def _storable_event(data: dict[str, Any]) -> dict[str, Any]:
+    """The event with its texts made storable (a NUL or lone surrogate is logged, not lost)."""
+    return {**data, **{key: storable(data[key]) for key in _TEXT_FIELDS if isinstance(data.get(key), str)}}
+
+
+def _retry_delay(attempt: int) -> float:
+    return min(DB_RETRY_MAX_S, 0.25 * 2 ** min(attempt, 8))
 
 
 @dataclass(frozen=True)
@@ -107,6 +142,9 @@ class MessagePipeline:
         self._edits: dict[str, str] = {}
         self._settings_version: tuple[Any, ...] | None = None
         self._reconciler: asyncio.Task[None] | None = None
+        # Events waiting for the database, oldest first; None while writes go straight through.
+        self._backlog: deque[tuple[Callable[[dict[str, Any]], Awaitable[None]], dict[str, Any]]] | None = None
+        self._recovery: asyncio.Task[None] | None = None
 
     # --- entry points -----------------------------------------------------------
 
@@ -140,15 +178,81 @@ class MessagePipeline:
         log.info("templates loaded", extra={"count": len(loaded.templates), "rate_limit": self.rate_limit,
                                             "groups": self.policy.reply_in_groups, "media": self.policy.reply_to_media})
 
+    # --- events from the page: written in order, or held until they can be ------------
+
     async def incoming(self, data: dict[str, Any]) -> None:
         """One message the page shows (`driver.describe`), whichever way it went."""
+        await self._take(self._incoming, data)
+
+    async def revoked(self, data: dict[str, Any]) -> None:
+        await self._take(self._revoked_event, data)
+
+    async def edited(self, data: dict[str, Any]) -> None:
+        await self._take(self._edited_event, data)
+
+    async def _take(self, handle: Callable[[dict[str, Any]], Awaitable[None]], data: dict[str, Any]) -> None:
+        data = _storable_event(data)
+        if self._backlog is not None:
+            self._hold(handle, data)
+            return
+        try:
+            await self._refusable(handle, data)
+        except DatabaseError as exc:
+            self._backlog = deque()
+            self._hold(handle, data)
+            log.warning("database unavailable: holding WhatsApp events until it is back",
+                        extra={"error": str(exc)[:300]})
+            self._recover()
+
+    def _hold(self, handle: Callable[[dict[str, Any]], Awaitable[None]], data: dict[str, Any]) -> None:
+        assert self._backlog is not None
+        if len(self._backlog) >= BACKLOG_MAX:
+            self._backlog.popleft()  # still in the page's history: the catch-up finds it
+        self._backlog.append((handle, data))
+
+    def _recover(self) -> None:
+        if self._recovery is None or self._recovery.done():
+            self._recovery = asyncio.create_task(self._drain_backlog(), name="backlog")
+
+    async def _drain_backlog(self) -> None:
+        """Once the database answers: catch up from the page's history, then write what was held,
+        in order. Events arriving meanwhile join the end of the backlog."""
+        attempt = 0
+        while self._backlog is not None:
+            await asyncio.sleep(_retry_delay(attempt))
+            attempt += 1
+            try:
+                await self._catch_up(self._ingest_now)
+                while self._backlog:
+                    handle, data = self._backlog[0]
+                    await self._refusable(handle, data)
+                    self._backlog.popleft()
+                self._backlog = None
+            except DatabaseError as exc:
+                log.warning("database still unavailable; events held",
+                            extra={"held": len(self._backlog or ()), "error": str(exc)[:300]})
+                continue
+            log.info("database back: held events written", extra={"attempts": attempt})
+
+    async def _ingest_now(self, data: dict[str, Any]) -> None:
+        await self._refusable(self._incoming, _storable_event(data))
+
+    async def _refusable(self, handle: Callable[[dict[str, Any]], Awaitable[None]], data: dict[str, Any]) -> None:
+        """Handle one event; one the database refuses for what it holds (not for being down) is
+        skipped, so it cannot hold up the rest for ever."""
+        try:
+            await handle(data)
+        except DataError:
+            log.exception("an event the database refused was skipped", extra={"message_id": data.get("id")})
+
+    async def _incoming(self, data: dict[str, Any]) -> None:
         message_id, chat = data.get("id"), data.get("chat")
         if not message_id or not chat:
             return
         if data.get("from_me"):
             await self._from_me(data)
             return
-        if self.recent.seen(message_id):
+        if message_id in self.recent:
             return
         decision = decide(kind=data.get("kind") or "chat", status=bool(data.get("status")),
                           newsletter=bool(data.get("newsletter")), group=bool(data.get("group")),
@@ -160,6 +264,8 @@ class MessagePipeline:
         row = await self.bot.db(incoming_claim, tenant_id=self.tenant_id, message_id=message_id, chat=chat,
                                 body=data.get("text") or "", wa_timestamp=_timestamp(data),
                                 kind=data.get("kind") or "chat", author=data.get("author") or "", ignored=ignored)
+        # Seen only now that it is written: a failed write leaves it to be taken again.
+        self.recent.seen(message_id)
         if row is None:
             log.info("duplicate message ignored", extra={"message_id": message_id})
             return
@@ -193,7 +299,7 @@ class MessagePipeline:
             log.info("the owner answered from the phone: the bot keeps quiet in this chat",
                      extra={"chat": chat, "until": until.isoformat()})
 
-    async def revoked(self, data: dict[str, Any]) -> None:
+    async def _revoked_event(self, data: dict[str, Any]) -> None:
         """The customer deleted a message: not answered if it is still waiting."""
         message_id = data.get("id")
         if not message_id or data.get("from_me"):
@@ -203,7 +309,7 @@ class MessagePipeline:
         log.info("message deleted by the customer",
                  extra={"message_id": message_id, "was_waiting": row is not None})
 
-    async def edited(self, data: dict[str, Any]) -> None:
+    async def _edited_event(self, data: dict[str, Any]) -> None:
         """The customer edited a message: one still waiting is answered by its new text."""
         message_id = data.get("id")
         if not message_id or data.get("from_me"):
@@ -229,6 +335,16 @@ class MessagePipeline:
     async def catch_up(self) -> None:
         """Handle messages WhatsApp Web holds that the log has never seen (both ways: the owner
         may have written from the phone while the bot was down)."""
+        if self._backlog is not None:
+            return  # the backlog's drain catches up once the database is back
+        try:
+            await self._catch_up(self.incoming)
+        except DatabaseError as exc:
+            log.warning("database unavailable during the catch-up; retrying", extra={"error": str(exc)[:300]})
+            self._backlog = deque()
+            self._recover()
+
+    async def _catch_up(self, take: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         since = time.time() - settings.CATCH_UP_WINDOW_SECONDS
         history = await self.bot.driver.recent_messages(since) if self.bot.driver is not None else []
         ids = [m["id"] for m in history if m.get("id")]
@@ -236,20 +352,33 @@ class MessagePipeline:
         missed = [m for m in history if m.get("id")
                   and (m["id"], Direction.OUT if m.get("from_me") else Direction.IN) not in known]
         for message in missed:
-            await self.incoming(message)
+            await take(message)
         if missed:
             log.info("caught up on messages from WhatsApp's history", extra={"count": len(missed)})
 
     async def flush_outbox(self) -> None:
-        """Send the texts queued through the send API, oldest first."""
+        """Send the texts queued through the send API, oldest first. One row that cannot be
+        sent (for a reason that will not change) is marked failed; the rest still go."""
         async with self._outbox_lock:
             for row in await self.bot.db(pending_messages, tenant_id=self.tenant_id):
                 if row.direction == Direction.OUT and not row.in_reply_to and row.pk not in self._in_flight:
-                    await self._deliver(row, reply_to=None)
+                    try:
+                        await self._deliver(row, reply_to=None)
+                    except DatabaseError:
+                        raise  # the row stays queued; the reconciler flushes again
+                    except Exception as exc:
+                        log.exception("send failed unexpectedly", extra={"message_id": row.message_id})
+                        await self._fail(row, None, f"could not be sent: {type(exc).__name__}: {exc}")
+
+    def quiet(self) -> bool:
+        """Nothing queued, being answered or sent, nor held for the database: a moment at which
+        the memory guard may reload the page."""
+        return not self._in_flight and self._backlog is None
 
     async def stop(self) -> None:
-        if self._reconciler is not None:
-            self._reconciler.cancel()
+        for task in (self._reconciler, self._recovery):
+            if task is not None:
+                task.cancel()
         await self.queues.stop(grace=5.0)
         await self.limiter.close()
 
@@ -264,25 +393,53 @@ class MessagePipeline:
             log.warning("chat queue full: message dropped", extra={"chat": row.chat, "message_id": row.message_id})
 
     async def _answer(self, incoming: MessageLog) -> None:
+        """Answer one message; a database error retries it (the chat's next message waits, so
+        order holds), anything else marks it failed and the chat moves on."""
         try:
-            if incoming.message_id in self._revoked:
-                return  # already REVOKED in the log
-            paused = await self.bot.db(_paused_by_owner, self.tenant_id, incoming.chat)
-            if paused:
-                await self.bot.db(message_transition, log_id=incoming.pk, to=M.IGNORED, error=paused)
-                return
-            text = self._edits.pop(incoming.message_id, incoming.body)
-            template = self.templates.match(text)
-            if template is None:
-                await self.bot.db(message_transition, log_id=incoming.pk, to=M.NO_MATCH)
-                return
-            person = incoming.author or incoming.chat
-            body = render(template.body, name=self.names.get(person, ""), number=number_of(person),
-                          tenant=self.tenant_name)
-            reply, fresh = await self.bot.db(reply_claim, incoming=incoming, body=body)
-            await self._deliver(reply, reply_to=incoming, fresh=fresh)
+            attempt = 0
+            while True:
+                try:
+                    await self._answer_once(incoming)
+                    self._edits.pop(incoming.message_id, None)
+                    return
+                except DatabaseError as exc:
+                    if self.bot.phase in ("idle", "stopping"):
+                        return  # still pending in the log: the next process resumes it
+                    log.warning("database error while answering; retrying",
+                                extra={"message_id": incoming.message_id, "error": str(exc)[:300]})
+                    await asyncio.sleep(_retry_delay(attempt))
+                    attempt += 1
+                    try:
+                        incoming = await self.bot.db(message_get, log_id=incoming.pk)
+                    except DatabaseError:
+                        continue
+                    if incoming.status in TERMINAL:
+                        return
+                except Exception as exc:
+                    log.exception("answering a message failed", extra={"message_id": incoming.message_id})
+                    await self._fail(None, incoming, f"{type(exc).__name__}: {exc}")
+                    return
         finally:
             self._in_flight.discard(incoming.pk)
+
+    async def _answer_once(self, incoming: MessageLog) -> None:
+        if incoming.message_id in self._revoked:
+            return  # already REVOKED in the log
+        paused = await self.bot.db(_paused_by_owner, self.tenant_id, incoming.chat)
+        if paused:
+            await self.bot.db(message_transition, log_id=incoming.pk, to=M.IGNORED, error=paused)
+            return
+        text = self._edits.get(incoming.message_id, incoming.body)
+        # The regex engine releases the GIL: a slow pattern does not hold up the event loop.
+        template = await asyncio.to_thread(self.templates.match, text)
+        if template is None:
+            await self.bot.db(message_transition, log_id=incoming.pk, to=M.NO_MATCH)
+            return
+        person = incoming.author or incoming.chat
+        body = render(template.body, name=self.names.get(person, ""), number=number_of(person),
+                      tenant=self.tenant_name)
+        reply, fresh = await self.bot.db(reply_claim, incoming=incoming, body=body)
+        await self._deliver(reply, reply_to=incoming, fresh=fresh)
 
     async def _not_to_send(self, reply_to: MessageLog | None, *, waited: bool) -> str:
         """Why an auto-reply must not go out after all (deleted, or — after a wait for the rate
@@ -305,6 +462,10 @@ class MessagePipeline:
             if out.status in (M.SENT, M.REPLIED):
                 if reply_to is not None:
                     await self.bot.db(message_transition, log_id=reply_to.pk, to=M.REPLIED)
+                return
+            if not (_REPLYABLE_CHAT if reply_to is not None else _SENDABLE_CHAT).fullmatch(out.chat):
+                # An old row (from before `to` was checked as it is now) must not block the outbox.
+                await self._fail(out, reply_to, f"not sent: {out.chat!r} is not a chat WhatsApp can deliver to")
                 return
 
             async def waiting(wait_ms: int) -> None:
@@ -337,9 +498,7 @@ class MessagePipeline:
                     log.warning("send failed", extra={"attempt": attempt, "error": error})
                     await asyncio.sleep(attempt)
             if delivery is None:
-                await self.bot.db(message_transition, log_id=out.pk, to=M.FAILED, error=error)
-                if reply_to is not None:
-                    await self.bot.db(message_transition, log_id=reply_to.pk, to=M.FAILED, error=error)
+                await self._fail(out, reply_to, error)
                 return
             if not delivery.acknowledged:
                 # WhatsApp Web holds it and sends it when it can; the reconciler looks again.
@@ -351,6 +510,16 @@ class MessagePipeline:
                 await self.bot.db(message_transition, log_id=reply_to.pk, to=M.REPLIED, error="")
         finally:
             self._in_flight.discard(out.pk)
+
+    async def _fail(self, out: MessageLog | None, reply_to: MessageLog | None, why: str) -> None:
+        """Mark the rows FAILED with `why` (those still pending: a row already done stays as it is)."""
+        for row in (out, reply_to):
+            if row is None:
+                continue
+            current = await self.bot.db(message_get, log_id=row.pk)
+            if current.status not in TERMINAL:
+                await self.bot.db(message_transition, log_id=row.pk, to=M.FAILED, error=why[:500])
+        log.warning("message failed", extra={"why": why[:300], "message_id": (out or reply_to).message_id})
 
     async def _withhold(self, out: MessageLog, reply_to: MessageLog | None, why: str) -> None:
         await self.bot.db(message_transition, log_id=out.pk, to=M.DROPPED, error=why)

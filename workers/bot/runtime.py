@@ -23,8 +23,9 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from tenants.counters import reconnect_attempted
 from tenants.models import WhatsAppSession
-from tenants.services import session_transition, tenant_transition
+from tenants.services import session_process_gone, session_transition, tenant_transition
 from tenants.states import SessionState, TenantStatus
 from workers.bot.browser import BrowserHandle, launch_browser
 from workers.bot.driver import (
@@ -36,6 +37,7 @@ from workers.bot.driver import (
     PageNotReady,
     WhatsAppDriver,
 )
+from workers.bot.memory_guard import guard_memory
 from workers.bot.pipeline import MessagePipeline
 from workers.bot.qr import QrBudget, qr_data_uri
 from workers.bot.reconnect import ReconnectBudget
@@ -49,7 +51,10 @@ S = SessionState
 
 # Phases of the bot (its own view; the session state is the tenant-visible one).
 STARTING, QR, READY, RECONNECTING, IDLE, STOPPING = "starting", "qr", "ready", "reconnecting", "idle", "stopping"
+RELOADING = "reloading"  # the memory guard's reload or browser restart (workers/bot/memory_guard.py)
 PAGE_CONNECT_TIMEOUT_S = 20.0
+# The longest a send already at the page may take (driver.send_text: ack timeout + 10 s).
+PAGE_IDLE_TIMEOUT_S = 20.0
 SESSION_SEEN_EVERY_S = 60.0
 # WhatsApp Web writes the new link to IndexedDB just after it connects.
 FIRST_BACKUP_AFTER_S = 3.0
@@ -73,6 +78,7 @@ class BotRuntime(Runtime):
         self._backups: asyncio.Task[None] | None = None
         self._sync_watch: asyncio.Task[None] | None = None
         self._version = ""
+        self._memory_guard = asyncio.create_task(guard_memory(self), name="memory-guard")
         self.pipeline = MessagePipeline(self)
         if settings.SESSION_BACKUP:
             try:
@@ -251,6 +257,7 @@ class BotRuntime(Runtime):
                 await self._give_up(f"could not reconnect after {self.reconnect.max_attempts} attempts ({reason})")
                 return
             log.info("reconnecting", extra={"attempt": self.reconnect.attempts, "delay_ms": delay})
+            reconnect_attempted(tenant_id=self.ctx.tenant_id)
             await asyncio.sleep(delay / 1000)
             try:
                 if await self._page_connected():
@@ -291,6 +298,34 @@ class BotRuntime(Runtime):
         if self.handle is not None:
             await self.handle.close()
         await self._open()
+
+    async def refresh_browser(self, *, restart: bool) -> bool:
+        """The memory guard's reload of WhatsApp Web (or restart of Chromium on the same profile,
+        which keeps the link), at a quiet moment. Sends wait meanwhile; the page comes back
+        through the reconnect path — its CONNECTED makes the bot ready (resume what is pending),
+        its `synced` catches up from its history — so what arrived meanwhile is answered after.
+        True once the bot is ready again."""
+        if self.phase != READY or self.driver is None:
+            return False
+        self.phase = RELOADING
+        self.connected.clear()
+        try:
+            await self.driver.idle(timeout=PAGE_IDLE_TIMEOUT_S)
+            if restart:
+                await self._relaunch()
+            else:
+                await self.driver.reload()
+                await self._loaded()
+            deadline = time.monotonic() + PAGE_CONNECT_TIMEOUT_S
+            while self.phase == RELOADING and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+        except ModulesMissing as exc:
+            await self._unsupported(exc)
+        except Exception as exc:
+            log.warning("could not refresh Chromium", extra={"restart": restart, "error": str(exc)})
+        if self.phase == RELOADING:
+            await self._on_disconnected("WhatsApp Web did not come back after a reload for memory", relaunch=True)
+        return self.phase == READY
 
     async def _give_up(self, reason: str) -> None:
         self.phase = IDLE
@@ -357,7 +392,7 @@ class BotRuntime(Runtime):
     # --- heartbeat and stop ---------------------------------------------------------
 
     async def health(self) -> Health:
-        if self.phase in (IDLE, RECONNECTING, STOPPING):
+        if self.phase in (IDLE, RECONNECTING, RELOADING, STOPPING):
             return Health(ok=True, detail=self.phase)
         if self.driver is None:
             return Health(ok=False, detail="no page")
@@ -389,7 +424,7 @@ class BotRuntime(Runtime):
         self.phase = STOPPING
         self.connected.clear()
         for task in (self._reconnecting, getattr(self, "_consumer", None), getattr(self, "_backups", None),
-                     getattr(self, "_sync_watch", None)):
+                     getattr(self, "_sync_watch", None), getattr(self, "_memory_guard", None)):
             if task is not None:
                 task.cancel()
         await self.pipeline.stop()
@@ -397,7 +432,7 @@ class BotRuntime(Runtime):
             await self.handle.close()
         if settings.SESSION_BACKUP and getattr(self, "_linked", False):
             await self._back_up()  # Chromium is closed: the cleanest copy there is
-        await self.db(_record_stopped, self.ctx.tenant_id)
+        await self.db(session_process_gone, tenant_id=self.ctx.tenant_id, why="worker stopped")
         log.info("bot stopped; chromium closed", extra={"phase": was})
 
 
@@ -412,10 +447,3 @@ def _record_error(tenant_id: int, reason: str) -> None:
     session_transition(tenant_id=tenant_id, to=S.NEW if state == S.QR_READY else state, qr="", last_error=reason)
 
 
-def _record_stopped(tenant_id: int) -> None:
-    """A stopped bot is not connected, and its QR code is no longer scannable."""
-    state = WhatsAppSession.objects.values_list("state", flat=True).get(tenant_id=tenant_id)
-    if state == S.CONNECTED:
-        session_transition(tenant_id=tenant_id, to=S.DISCONNECTED, wa_state="", last_error="worker stopped")
-    elif state == S.QR_READY:
-        session_transition(tenant_id=tenant_id, to=S.NEW, qr="", last_error="")

@@ -25,6 +25,7 @@ import selectors
 import signal
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -36,7 +37,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from flowhq.errors import IllegalTransition
-from tenants.services import tenant_transition
+from tenants.services import session_process_gone, tenant_transition
 from tenants.states import TenantStatus
 from workers import lifecycle
 from workers.dbtime import db_now_plus
@@ -70,6 +71,7 @@ class Child:
     stop_requested_at: float | None = None
     kill_at: float | None = None
     forced: bool = False
+    pss_mb: float | None = None  # last measured (workers/fleet/exporter.py serves it)
 
 
 class _Changed(Exception):
@@ -94,6 +96,9 @@ class FleetAgent:
         self.grace = settings.WORKER_STOP_GRACE_MS / 1000
         self.interval = settings.HEARTBEAT_INTERVAL_MS / 1000
         self.memory_check = settings.WORKER_MEMORY_CHECK_MS / 1000
+        # Per tenant, since this agent started (workers/fleet/exporter.py serves them).
+        self.restarts: Counter[int] = Counter()
+        self.crashes: Counter[int] = Counter()
 
     # --- control from other threads ----------------------------------------
 
@@ -274,6 +279,7 @@ class FleetAgent:
         self._crashed(row, failures, f"worker process {row.pid or '?'} is gone")
 
     def _crashed(self, row: WorkerProcess, failures: int, what: str) -> None:
+        self.crashes[row.tenant_id] += 1
         limit = settings.WORKER_MAX_CONSECUTIVE_CRASHES
         if failures >= limit:
             reason = f"{what}; {failures} crashes in a row, giving up (WORKER_MAX_CONSECUTIVE_CRASHES={limit})"
@@ -300,6 +306,8 @@ class FleetAgent:
                 stale_after=timezone.now() + timedelta(milliseconds=settings.WORKER_STARTUP_GRACE_MS),
             )
             tenant_transition(tenant_id=row.tenant_id, to=TenantStatus.STARTING, reason="worker starting", strict=False)
+        if row.node:
+            self.restarts[row.tenant_id] += 1
         if row.force_requested:
             wipe_runtime_state(row.tenant_id)
         popen = processes.spawn_tenant_worker(worker.tenant_id, worker.epoch, self.host)
@@ -346,6 +354,10 @@ class FleetAgent:
         row = WorkerProcess.objects.filter(tenant_id=child.tenant_id).first()
         if row is None:
             return
+        if row.host == self.host:
+            # A process killed outright (SIGKILL, out of memory) could not say so itself. (Moved to
+            # another host, the tenant's session is that host's to report.)
+            session_process_gone(tenant_id=child.tenant_id, why=f"worker process {processes.describe_exit(status)}")
         if child.stop_requested_at is None and row.epoch == child.epoch and self._wanted_here(row):
             failures = failures_after_crash(row.consecutive_failures, uptime_ms=uptime * 1000,
                                             stable_after_ms=settings.WORKER_STABLE_AFTER_MS)
@@ -353,6 +365,9 @@ class FleetAgent:
         elif row.status == W.STOPPING and row.host == self.host:
             reason = "stopped" if row.desired_state == DesiredState.STOPPED else "stopped; to be started again"
             self._transition(row, W.STOPPED, reason, pid=None)
+        else:
+            # The record must not show a process that no longer exists (an ERROR worker, say).
+            WorkerProcess.objects.filter(pk=row.pk, pid=child.pid).update(pid=None)
         self._not_before.setdefault(child.tenant_id, time.monotonic())
 
     # --- memory ----------------------------------------------------------------------
@@ -362,11 +377,12 @@ class FleetAgent:
         for child in list(self.children.values()):
             if child.stop_requested_at is not None:
                 continue
-            used = processes.tree_pss_mb(child.pid)
+            used = child.pss_mb = processes.tree_pss_mb(child.pid)
             if used > limit:
                 reason = f"memory {used:.0f} MB over WORKER_MAX_MEMORY_MB={limit} (whole process tree)"
                 log.warning("restarting worker over its memory limit", extra={"tenant": child.tenant_id, "mb": round(used)})
-                lifecycle.worker_restart(tenant_id=child.tenant_id, reason=reason)
+                uptime_ms = (time.monotonic() - child.started) * 1000
+                lifecycle.worker_recycle(tenant_id=child.tenant_id, epoch=child.epoch, reason=reason, uptime_ms=uptime_ms)
                 self._not_before[child.tenant_id] = time.monotonic()
 
     # --- shutdown -----------------------------------------------------------------------

@@ -22,6 +22,7 @@ class FleetAgentStep(bootsteps.StartStopStep):
 
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         self.agent: FleetAgent | None = None
+        self.exporter: Any = None
         super().__init__(worker, **kwargs)
 
     def include_if(self, worker: Any) -> bool:
@@ -33,8 +34,17 @@ class FleetAgentStep(bootsteps.StartStopStep):
     def start(self, worker: Any) -> None:
         assert self.agent is not None
         self.agent.start()
+        # Imported here: every Celery worker loads this module, only an agent serves metrics.
+        from workers.fleet import exporter
+
+        self.exporter = exporter.serve(self.agent, port=settings.FLEET_METRICS_PORT,
+                                       addr=settings.FLEET_METRICS_BIND)
 
     def stop(self, worker: Any) -> None:
+        if self.exporter is not None:
+            self.exporter.shutdown()
+            self.exporter.server_close()
+            self.exporter = None
         if self.agent is not None:
             self.agent.stop()
             self.agent = None

@@ -142,29 +142,42 @@ class RuntimeRunner:
             await self._sleep(0.25)
 
     async def _heartbeat_loop(self, db: Db) -> None:
+        """Renew the lease every interval. A lease that lapses because the runtime is unhealthy
+        ends the process (the sweep recovers the tenant); one that lapses because the database
+        cannot be reached only stops the process acting (every send checks the lease) until a
+        renewal succeeds — a newer process could only have taken over by a new epoch, which the
+        renewal would refuse, so resuming is safe, and a database outage restarts nothing."""
         interval = settings.HEARTBEAT_INTERVAL_MS / 1000
+        unreachable_since: float | None = None
         while True:
             await asyncio.sleep(interval)
             runtime = self.runtime
             health = await runtime.health() if runtime is not None and self.ready.is_set() else None
             if health is not None and not health.ok:
                 log.warning("unhealthy: heartbeat withheld", extra={"detail": health.detail})
+                unreachable_since = None
             else:
                 sent = self.lease.renewal_sent()
                 try:
                     renewed = await db(lease_renew, tenant_id=self.ctx.tenant_id, epoch=self.ctx.epoch,
                                        ttl_ms=settings.STALE_THRESHOLD_MS)
                 except Exception as exc:
-                    log.warning("heartbeat failed", extra={"error": str(exc)})
+                    log.warning("heartbeat failed", extra={"error": str(exc)[:300]})
+                    if unreachable_since is None:
+                        unreachable_since = time.monotonic()
                 else:
                     if not renewed:
                         self.lease.revoke()
                         self.terminate("superseded: another process now holds this tenant")
                         return
                     self.lease.renewed(sent)
+                    if unreachable_since is not None:
+                        log.info("database reachable again: lease renewed",
+                                 extra={"unreachable_s": round(time.monotonic() - unreachable_since, 1)})
+                        unreachable_since = None
                     if runtime is not None and health is not None:
                         await runtime.on_heartbeat(health)
-            if not self.lease.valid():
+            if not self.lease.valid() and unreachable_since is None:
                 self.terminate("lease lapsed: could not heartbeat in time")
                 return
 

@@ -1,0 +1,46 @@
+"""Counts and times every request of `web` (metrics/http_requests.py).
+
+Labels stay bounded: the route is the URL pattern's name (the URLconf has a fixed set),
+never the path; a request no pattern matched is `unmatched` (404s, probes) or `static`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
+
+from metrics.http_requests import request_observed
+
+log = logging.getLogger(__name__)
+ERROR_LOG_EVERY_S = 60.0
+
+
+def route_name(request: HttpRequest) -> str:
+    match = getattr(request, "resolver_match", None)
+    if match is not None and match.view_name:
+        return match.view_name.replace("|", "/")
+    static = "/" + settings.STATIC_URL.lstrip("/")
+    return "static" if request.path.startswith(static) else "unmatched"
+
+
+class RequestMetricsMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        self._last_error_log = 0.0
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        try:
+            request_observed(method=request.method or "", status=response.status_code, route=route_name(request),
+                             seconds=time.perf_counter() - started)
+        except Exception as exc:  # counting must never fail a request
+            now = time.monotonic()
+            if now - self._last_error_log >= ERROR_LOG_EVERY_S:
+                self._last_error_log = now
+                log.warning("request not counted", extra={"error": str(exc)[:200]})
+        return response

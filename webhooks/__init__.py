@@ -1,0 +1,1 @@
+"""Signed webhooks: an outbox of events per tenant, delivered by the `webhooks` Celery worker."""

@@ -105,8 +105,9 @@ def wait_session(tenant_id: int, state: str, timeout: float = 60) -> WhatsAppSes
 def decode_qr(data_uri: str) -> str:
     assert data_uri.startswith("data:image/png;base64,")
     image = Image.open(io.BytesIO(base64.b64decode(data_uri.split(",", 1)[1])))
-    (symbol,) = decode(image)
-    return symbol.data.decode()
+    # zbar may report one code twice, or a false 1-D barcode in its modules: one QR payload counts.
+    (payload,) = {symbol.data.decode() for symbol in decode(image) if symbol.type == "QRCODE"}
+    return payload
 
 
 def start_agent(fleet: Fleet, **env: str) -> str:

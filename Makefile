@@ -46,6 +46,7 @@ system:
 run: setup system .env
 	@# A .env written before Flower asked for a password gets one.
 	@grep -q '^FLOWER_BASIC_AUTH=' .env || { echo "FLOWER_BASIC_AUTH=flower:$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(18))')" >> .env; echo ">> added FLOWER_BASIC_AUTH to .env"; }
+	@grep -q '^METRICS_TOKEN=' .env || { echo "METRICS_TOKEN=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(32))')" >> .env; echo ">> added METRICS_TOKEN to .env (Prometheus: Authorization: Bearer <it>)"; }
 	@grep -q '^WEBHOOK_ALLOW_PRIVATE=' .env || { echo "WEBHOOK_ALLOW_PRIVATE=1" >> .env; echo ">> added WEBHOOK_ALLOW_PRIVATE=1 to .env (webhooks to local receivers)"; }
 	@scripts/ensure-services.sh
 	$(BIN)/python manage.py migrate --noinput

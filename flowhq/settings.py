@@ -347,7 +347,10 @@ WEBHOOK_RETRY_BASE_MS = env.int("WEBHOOK_RETRY_BASE_MS", 5000, minimum=10)
 WEBHOOK_RETRY_MAX_MS = env.int("WEBHOOK_RETRY_MAX_MS", 4 * 3600 * 1000, minimum=10)
 WEBHOOK_DISABLE_AFTER_HOURS = env.float("WEBHOOK_DISABLE_AFTER_HOURS", 24.0, minimum=0.0001)
 WEBHOOK_KEEP_DAYS = env.int("WEBHOOK_KEEP_DAYS", 14, minimum=1)
-WEBHOOK_SWEEP_INTERVAL_MS = env.int("WEBHOOK_SWEEP_INTERVAL_MS", 10000, minimum=100)
+# How often each `webhooks` worker queues the deliveries that are due (first tries included).
+WEBHOOK_RELAY_INTERVAL_MS = env.int("WEBHOOK_RELAY_INTERVAL_MS", 250, minimum=10)
+# At most this many deliveries wait on the `webhooks` queue; the rest wait, due, in the database.
+WEBHOOK_QUEUE_DEPTH = env.int("WEBHOOK_QUEUE_DEPTH", 200, minimum=1)
 WEBHOOK_SECRET_OVERLAP_HOURS = env.float("WEBHOOK_SECRET_OVERLAP_HOURS", 24.0, minimum=0)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 

@@ -1,4 +1,4 @@
-"""Celery tasks of the `webhooks` queue (sent there by webhooks.dispatch and the periodic entries): thin,
+"""Celery tasks of the `webhooks` queue (sent there by webhooks.dispatch and the periodic entry): thin,
 each calls one service."""
 
 from __future__ import annotations
@@ -16,11 +16,6 @@ from webhooks.dispatch import DELIVER
              time_limit=settings.WEBHOOK_TIMEOUT_MS / 1000 * 3 + 30)
 def deliver(delivery_id: int, token: str) -> None:
     services.delivery_attempt(delivery_id=delivery_id, token=datetime.fromisoformat(token))
-
-
-@shared_task(name="webhooks.sweep", ignore_result=True)
-def sweep() -> int:
-    return services.deliveries_due_enqueue()
 
 
 @shared_task(name="webhooks.prune", ignore_result=True)

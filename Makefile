@@ -15,6 +15,8 @@ PORT ?= 8000
 # creates test_<name> and drops it) and a Redis database number of its own.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/flowhq
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# pytest-xdist workers; each gets test_<name>_gw<N> and Redis database 15 − N (tests/parallel.py).
+TEST_WORKERS ?= 3
 
 .PHONY: help run test setup system lint bench clean
 
@@ -27,6 +29,8 @@ $(STAMP): requirements/base.txt requirements/dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "FlowHQ needs Python 3.11, found " + sys.version.split()[0]'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	@# The checkout on the venv's path, so pytest can load tests.parallel before Django starts.
+	@$(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' | xargs -I{} sh -c 'echo "$(CURDIR)" > {}/flowhq-checkout.pth'
 	@touch $@
 
 setup: $(STAMP)
@@ -59,7 +63,7 @@ test: setup
 	@$(MAKE) --no-print-directory $(NODE_STAMP)
 	@REDIS_URL=$(TEST_REDIS_URL) scripts/ensure-services.sh --postgres
 	$(BIN)/ruff check .
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: setup system
 	@REDIS_URL=$(TEST_REDIS_URL) scripts/ensure-services.sh --postgres

@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from django.conf import settings
 from django.db import connections
 
+from flowhq.log_throttle import ThrottledWarning
 from webhooks import dispatch, services
 
 log = logging.getLogger(__name__)
-
-# A relay that keeps failing (database or broker down) says so once a minute, not every tick.
-FAILURE_LOG_EVERY_S = 60.0
 
 
 class Relay(threading.Thread):
@@ -31,7 +28,8 @@ class Relay(threading.Thread):
         super().__init__(name="webhooks-relay", daemon=True)
         self.interval_s = interval_s if interval_s is not None else settings.WEBHOOK_RELAY_INTERVAL_MS / 1000
         self._stopping = threading.Event()
-        self._failure_logged_at = 0.0
+        # A relay that keeps failing (database or broker down) says so once a minute, not every pass.
+        self._failed = ThrottledWarning(log, "webhook relay failed; retrying")
 
     def run(self) -> None:
         log.info("webhook relay started", extra={"every_ms": int(self.interval_s * 1000)})
@@ -50,10 +48,7 @@ class Relay(threading.Thread):
             queued = services.deliveries_due_enqueue(limit=room)
         except Exception as exc:
             connections.close_all()  # this thread's: a broken connection is replaced on the next pass
-            now = time.monotonic()
-            if now - self._failure_logged_at >= FAILURE_LOG_EVERY_S:
-                self._failure_logged_at = now
-                log.warning("webhook relay failed; retrying", extra={"why": str(exc)[:200]})
+            self._failed("relay", exc)
             return False
         return queued >= room
 

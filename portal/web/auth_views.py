@@ -1,0 +1,58 @@
+"""Signing in and out, invitations and password resets: Django's own views, the portal's templates.
+
+Sign-in goes through `authenticate()`, so django-axes counts failures and locks out (flowhq.lockout)
+as for the admin; passwords chosen from an invitation or a reset pass AUTH_PASSWORD_VALIDATORS;
+emails go through EMAIL_BACKEND (flowhq/settings.py).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.urls import reverse_lazy
+
+from portal.invitations import invitation_tokens
+from portal.web.forms import EmailSignInForm, PortalPasswordResetForm
+
+BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+class SignIn(auth_views.LoginView):
+    form_class = EmailSignInForm
+    template_name = "portal/sign_in.html"
+    redirect_authenticated_user = True
+    next_page = reverse_lazy("portal:home")
+
+
+class SignOut(auth_views.LogoutView):
+    next_page = reverse_lazy("portal:sign-in")
+
+
+class PasswordReset(auth_views.PasswordResetView):
+    form_class = PortalPasswordResetForm
+    template_name = "portal/password_reset.html"
+    email_template_name = "portal/email/password_reset.txt"
+    subject_template_name = "portal/email/password_reset_subject.txt"
+    success_url = reverse_lazy("portal:password-reset-sent")
+
+
+class PasswordResetSent(auth_views.PasswordResetDoneView):
+    template_name = "portal/password_reset_sent.html"
+
+
+class PasswordResetConfirm(auth_views.PasswordResetConfirmView):
+    template_name = "portal/password_set.html"
+    success_url = reverse_lazy("portal:home")
+    post_reset_login = True
+    post_reset_login_backend = BACKEND
+    extra_context = {"title": "Choose a new password"}
+
+
+class InvitationAccept(auth_views.PasswordResetConfirmView):
+    """The invitation link: choose a password, and be signed in."""
+
+    template_name = "portal/password_set.html"
+    token_generator = invitation_tokens
+    success_url = reverse_lazy("portal:home")
+    post_reset_login = True
+    post_reset_login_backend = BACKEND
+    extra_context = {"title": "Welcome: choose your password", "invitation": True}

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -47,6 +47,7 @@ def home(request: HttpRequest) -> HttpResponse:
     hosts = selectors.host_list()
     workers = selectors.workers_by_status()
     return render(request, "console/home.html", {
+        **admin.site.each_context(request),
         "title": "Fleet console",
         "hosts": hosts,
         "capacity": sum(h.capacity for h in hosts if h.live and not h.draining),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -30,7 +30,9 @@ class InvitationOut(serializers.Serializer):
 
 class InvitationCreate(APIView):
     @extend_schema(
-        tags=TAGS, request=InvitationIn, responses={202: InvitationOut},
+        tags=TAGS, request=InvitationIn,
+        responses={202: InvitationOut,
+                   503: OpenApiResponse(description="The mail server did not take the message (`email_failed`).")},
         summary="Invite a portal member: link the email to the tenant and email a link to choose a password",
         description=(
             "Makes the address a member of the tenant (as `POST …/members` does; 409 if it is a member "

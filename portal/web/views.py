@@ -81,7 +81,8 @@ def home(request: HttpRequest, member: Member) -> HttpResponse:
         return render(request, "portal/_status.html", overview(tenant))
     if fragment == "activity":
         return render(request, "portal/_activity.html", activity(tenant))
-    return render(request, "portal/home.html", {"member": member, **overview(tenant), **activity(tenant)})
+    return render(request, "portal/home.html",
+                  {"member": member, "nav": "home", **overview(tenant), **activity(tenant)})
 
 
 @require_POST
@@ -131,7 +132,8 @@ def message_log(request: HttpRequest, member: Member) -> HttpResponse:
     query.pop("page", None)
     query.pop("fragment", None)
     return render(request, "portal/messages.html", {
-        "member": member, "tenant": tenant, "form": form, "page": page, "query": query.urlencode(),
+        "member": member, "nav": "messages", "tenant": tenant, "form": form, "page": page,
+        "query": query.urlencode(),
         "live": page.number == 1,
     })
 
@@ -153,7 +155,8 @@ def _must_edit(member: Member) -> None:
 def template_list(request: HttpRequest, member: Member) -> HttpResponse:
     tenant = member.tenant
     return render(request, "portal/templates.html", {
-        "member": member, "tenant": tenant, "templates": selectors.template_list(tenant_id=tenant.pk),
+        "member": member, "nav": "templates", "tenant": tenant,
+        "templates": selectors.template_list(tenant_id=tenant.pk),
         "form": TemplateForm() if member.can_edit_templates else None, "match_help": MATCH_HELP,
     })
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -19,7 +21,7 @@ class InvitationIn(InputSerializer):
     email = serializers.EmailField(max_length=254)
 
 
-class InvitationOut(serializers.Serializer):
+class InvitationOut(serializers.Serializer[Any]):
     email = serializers.EmailField(read_only=True)
     tenant = serializers.IntegerField(source="tenant_id", read_only=True)
     expires_at = serializers.DateTimeField(read_only=True, help_text="When the link in the email stops working.")

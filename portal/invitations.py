@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.mail import send_mail
 from django.db import transaction
@@ -53,7 +53,7 @@ class InvitationTokenGenerator(PasswordResetTokenGenerator):
 
     key_salt = "flowhq.portal.invitations.InvitationTokenGenerator"
 
-    def check_token(self, user: AbstractBaseUser | None, token: str | None) -> bool:
+    def check_token(self, user: User | None, token: str | None) -> bool:
         if not (user and token):
             return False
         try:
@@ -81,17 +81,17 @@ class Invitation:
     account_created: bool
 
 
-def member_account(*, email: str) -> AbstractBaseUser | None:
+def member_account(*, email: str) -> User | None:
     """The account that signs in with `email`: the one whose username is the address, else the only
     account with that email."""
-    users = list(get_user_model().objects.filter(email__iexact=email.strip())[:5])
+    users: list[User] = list(get_user_model().objects.filter(email__iexact=email.strip())[:5])
     for user in users:
         if user.get_username().casefold() == email.strip().casefold():
             return user
     return users[0] if len(users) == 1 else None
 
 
-def member_account_get_or_create(*, email: str) -> tuple[AbstractBaseUser, bool]:
+def member_account_get_or_create(*, email: str) -> tuple[User, bool]:
     """The member's account; a new one (no password yet) if the address has none."""
     existing = member_account(email=email)
     if existing is not None:
@@ -107,7 +107,7 @@ def member_account_get_or_create(*, email: str) -> tuple[AbstractBaseUser, bool]
     return user, True
 
 
-def invitation_link(*, user: AbstractBaseUser, base_url: str) -> str:
+def invitation_link(*, user: User, base_url: str) -> str:
     path = reverse("portal:invitation", kwargs={
         "uidb64": urlsafe_base64_encode(force_bytes(user.pk)), "token": invitation_tokens.make_token(user),
     })
@@ -124,7 +124,7 @@ def invitation_send(*, tenant: Tenant, email: str, base_url: str, invited_by: st
     if not email or "@" not in email:
         raise ValidationFailed("Give the email address to invite.", details={"email": ["Enter a valid email."]})
     account = member_account(email=email)
-    if account is not None and (getattr(account, "is_staff", False) or getattr(account, "is_superuser", False)):
+    if account is not None and (account.is_staff or account.is_superuser):
         raise StaffAccount(f"{email} belongs to a staff account: staff sign in through the admin.",
                            details={"email": email})
     with transaction.atomic():

@@ -37,7 +37,7 @@ WIDTH, HEIGHT = 1200, 860
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 def environment(folder: Path) -> dict[str, str]:
@@ -123,7 +123,7 @@ def seed() -> int:
             entry = MessageLog.objects.create(tenant=fine, message_id=f"F{i}-{j}", chat=f"49170000{j:05d}@c.us",
                                               direction="in" if j % 2 else "out", body="hello", status="replied")
             MessageLog.objects.filter(pk=entry.pk).update(created_at=now - timedelta(seconds=40 * j))
-    troubles = [
+    troubles: list[tuple[str, dict[str, Any], str | None]] = [
         ("Bakery Bruns", {"status": WorkerStatus.STARTING, "consecutive_failures": 4,
                           "last_error": "exited with code 1 after 3 s"}, None),
         ("Kiosk Kim", {"status": WorkerStatus.ERROR, "last_error": "WhatsApp Web did not load within 60 s"}, None),

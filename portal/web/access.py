@@ -12,10 +12,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Concatenate, ParamSpec
+from typing import Any, Concatenate, ParamSpec, cast
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
 from flowhq.api.exceptions import error_body
@@ -61,15 +62,16 @@ def member_of(request: HttpRequest) -> Member:
     return Member(email=email, membership=membership, is_staff=bool(getattr(user, "is_staff", False)))
 
 
-MemberView = Callable[Concatenate[HttpRequest, Member, P], HttpResponse]
+MemberView = Callable[Concatenate[HttpRequest, Member, P], HttpResponseBase]
+PortalView = Callable[Concatenate[HttpRequest, P], HttpResponseBase]
 
 
-def member_view(*, stream: bool = False) -> Callable[[MemberView[P]], Callable[Concatenate[HttpRequest, P], HttpResponse]]:
+def member_view(*, stream: bool = False) -> Callable[[MemberView[P]], PortalView[P]]:
     """A portal page or action for signed-in users, called with their `Member`."""
 
-    def decorate(view: MemberView[P]) -> Callable[Concatenate[HttpRequest, P], HttpResponse]:
+    def decorate(view: MemberView[P]) -> PortalView[P]:
         @functools.wraps(view)
-        def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 if stream:
                     return JsonResponse(error_body("not_authenticated", "Sign in to the portal first."), status=403)
@@ -81,7 +83,7 @@ def member_view(*, stream: bool = False) -> Callable[[MemberView[P]], Callable[C
                     return JsonResponse(error_body(exc.code, exc.message, exc.details), status=exc.status)
                 return error_page(request, exc)
 
-        return wrapped
+        return cast(PortalView[P], wrapped)
 
     return decorate
 

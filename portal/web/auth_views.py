@@ -20,11 +20,11 @@ class SignIn(auth_views.LoginView):
     form_class = EmailSignInForm
     template_name = "portal/sign_in.html"
     redirect_authenticated_user = True
-    next_page = reverse_lazy("portal:home")
+    next_page = "portal:home"
 
 
 class SignOut(auth_views.LogoutView):
-    next_page = reverse_lazy("portal:sign-in")
+    next_page = "portal:sign-in"
 
 
 class PasswordReset(auth_views.PasswordResetView):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.contrib.auth.models import User
 
 from flowhq.errors import ValidationFailed
 from portal.invitations import member_account
@@ -36,13 +36,13 @@ class EmailSignInForm(AuthenticationForm):
             account = member_account(email=email)
             # An unknown address is tried as it is: it fails, and counts, like a wrong password.
             self.cleaned_data["username"] = account.get_username() if account is not None else email
-        return super().clean()
+        return super().clean() or {}
 
 
 class PortalPasswordResetForm(PasswordResetForm):
     """Django's reset form; an invited member who never chose a password may use it too."""
 
-    def get_users(self, email: str) -> Iterator[AbstractBaseUser]:
+    def get_users(self, email: str) -> Iterator[User]:
         for user in get_user_model()._default_manager.filter(email__iexact=email, is_active=True):
             if not (user.is_staff or user.is_superuser):
                 yield user
@@ -55,7 +55,7 @@ class SetupRequestForm(forms.Form):
     phone = forms.CharField(max_length=32, help_text="The WhatsApp number to link, e.g. +44 20 7946 0000.")
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if self.errors:
             return cleaned
         checked = SetupRequestIn(data=cleaned)
@@ -67,7 +67,13 @@ class SetupRequestForm(forms.Form):
         return dict(checked.validated_data)
 
 
-class TemplateForm(forms.ModelForm):
+if TYPE_CHECKING:
+    _TemplateModelForm = forms.ModelForm[ReplyTemplate]
+else:
+    _TemplateModelForm = forms.ModelForm
+
+
+class TemplateForm(_TemplateModelForm):
     """A reply template, refused for what the API refuses (tenants.templates.validate_template)."""
 
     class Meta:
@@ -76,7 +82,7 @@ class TemplateForm(forms.ModelForm):
         widgets = {"body": forms.Textarea(attrs={"rows": 3})}
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if self.errors:
             return cleaned
         try:

@@ -207,7 +207,7 @@ def template_delete(request: HttpRequest, member: Member, template_id: str) -> H
 
 @require_GET
 @member_view(stream=True)
-def event_stream(request: HttpRequest, member: Member) -> HttpResponse:
+def event_stream(request: HttpRequest, member: Member) -> StreamingHttpResponse:
     """The portal API's event stream (portal/events.py) for the signed-in member, with `activity`."""
     member.tenant  # noqa: B018  (no tenant: a JSON 404 before the stream starts)
     give_back = events.SLOTS.take(limit=settings.PORTAL_SSE_MAX_STREAMS,

@@ -346,3 +346,34 @@ def test_the_root_leads_staff_to_the_console_and_everyone_else_to_the_portal(ali
     assert Client().get("/")["Location"] == "/portal/"
     assert signed_in(alice).get("/")["Location"] == "/portal/"
     assert signed_in(staff_user).get("/")["Location"] == "/console/"
+
+
+def test_an_invitation_link_expires_after_portal_invitation_days(api, acme, monkeypatch, settings):
+    from datetime import datetime
+
+    from portal.invitations import invitation_tokens
+
+    settings.PORTAL_INVITATION_DAYS = 2
+    assert api.post(f"/api/admin/tenants/{acme.pk}/invitations", {"email": "late@acme.example"},
+                    format="json").status_code == 202
+    path = link_of(mail.outbox[0]).split("testserver", 1)[1]
+    later = datetime.now() + timedelta(days=2, hours=1)  # noqa: DTZ005  (the token generator's own clock is naive)
+    monkeypatch.setattr(invitation_tokens, "_now", lambda: later)
+    assert "expired or was used" in Client().get(path, follow=True).content.decode()
+
+
+def test_portal_invite_prints_the_link(acme, capsys):
+    from django.core.management import call_command
+
+    call_command("portal_invite", "cli@acme.example", "--tenant", acme.slug)
+    out = capsys.readouterr().out
+    assert "Invited cli@acme.example" in out
+    assert "/portal/invitation/" in out
+    assert PortalMembership.objects.get(email="cli@acme.example").tenant == acme
+
+
+def test_the_admin_grants_template_editing_on_the_tenant_page(acme, alice):
+    superuser = get_user_model().objects.create_superuser(username="root", password=PASSWORD, email="r@x.example")
+    page = signed_in(superuser).get(f"/admin/tenants/tenant/{acme.pk}/change/").content.decode()
+    assert "can_edit_templates" in page
+    assert 'href="/"' in page  # "View site": / leads staff to the console

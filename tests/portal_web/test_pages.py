@@ -377,3 +377,50 @@ def test_the_admin_grants_template_editing_on_the_tenant_page(acme, alice):
     page = signed_in(superuser).get(f"/admin/tenants/tenant/{acme.pk}/change/").content.decode()
     assert "can_edit_templates" in page
     assert 'href="/"' in page  # "View site": / leads staff to the console
+
+
+def test_every_portal_address_refuses_or_ignores_an_outsider_and_none_is_a_server_error(
+    alice, acme, outsider, globex,
+):
+    """Each route of portal/web/urls.py, GET and POST, naming Acme's objects, as Globex's member."""
+    from django.urls import URLPattern, reverse
+
+    from portal.web import urls
+
+    secret = "acme-only secret message"
+    log(acme, "a1", secret)
+    template = services.template_create(tenant=acme, match="keyword", pattern="hours", body="acme hours reply")
+    chat_pause_renew(tenant_id=acme.pk, chat="4915999@c.us", until=timezone.now() + timedelta(minutes=30))
+    PortalMembership.objects.filter(email="olga@globex.example").update(can_edit_templates=True)
+    WhatsAppSession.objects.filter(tenant=acme).update(state=SessionState.QR_TIMEOUT)
+    WorkerProcess.objects.filter(tenant=acme).update(desired_state=DesiredState.RUNNING, status=WorkerStatus.RUNNING)
+    acme_epoch = WorkerProcess.objects.get(tenant=acme).epoch
+    values = {"chat": "4915999@c.us", "template_id": str(template.pk), "uidb64": "MQ", "token": "x-y"}
+    form = {"match": "exact", "pattern": "x", "body": "pwned", "priority": "0", "business_name": "B", "phone": "123456"}
+
+    client = signed_in(outsider)
+    checked = []
+    for pattern in urls.urlpatterns:
+        assert isinstance(pattern, URLPattern)
+        if pattern.name == "events":
+            continue  # a stream: its own test
+        kwargs = {name: values[name] for name in pattern.pattern.regex.groupindex}
+        url = reverse(f"portal:{pattern.name}", kwargs=kwargs)
+        for method in ("get", "post"):
+            response = getattr(client, method)(url, form if method == "post" else None)
+            assert response.status_code < 500, (method, url, response.status_code)
+            body = response.content.decode(errors="replace")
+            for leaked in [secret, "Acme", "acme hours reply", "4915999"]:
+                if leaked == "4915999" and "4915999" in url:
+                    continue
+                assert leaked not in body or leaked in url, (method, url, leaked)
+            checked.append((method, url, response.status_code))
+        client = signed_in(outsider)  # sign-out and password views may have signed it out
+    assert len(checked) == 2 * (len(urls.urlpatterns) - 1)
+    assert ReplyTemplate.objects.get(pk=template.pk).body == "acme hours reply"
+    assert ChatPause.objects.filter(tenant=acme).exists()
+    assert WorkerProcess.objects.get(tenant=acme).epoch == acme_epoch
+    statuses = {(method, url): status for method, url, status in checked}
+    assert statuses[("post", f"/portal/templates/{template.pk}/")] == 404
+    assert statuses[("post", f"/portal/templates/{template.pk}/delete/")] == 404
+    assert statuses[("post", "/portal/chats/4915999@c.us/resume/")] == 404

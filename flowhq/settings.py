@@ -242,6 +242,8 @@ PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", "").rstrip("/")
 PORTAL_LIVE_MESSAGES = env.int("PORTAL_LIVE_MESSAGES", 20, minimum=1, maximum=200)
 LOGIN_URL = "portal:sign-in"
 LOGIN_REDIRECT_URL = "portal:home"
+# Password-reset emails the portal sends per address asked for, and per client address.
+PORTAL_RESET_RATE = env.rate("PORTAL_RESET_RATE", "5/hour")
 # Password reset links (Django's): valid this long.
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT_SECONDS", 3 * 24 * 3600, minimum=60)
 

@@ -7,11 +7,15 @@ emails go through EMAIL_BACKEND (flowhq/settings.py).
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordResetForm
+from django.http import HttpResponse
 from django.urls import reverse_lazy
 
 from portal.invitations import invitation_tokens
 from portal.web.forms import EmailSignInForm, PortalPasswordResetForm
+from portal.web.throttle import over_limit
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 
@@ -33,6 +37,18 @@ class PasswordReset(auth_views.PasswordResetView):
     email_template_name = "portal/email/password_reset.txt"
     subject_template_name = "portal/email/password_reset_subject.txt"
     success_url = reverse_lazy("portal:password-reset-sent")
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        """At most PORTAL_RESET_RATE reset emails per address asked for, and per client address."""
+        rate = settings.PORTAL_RESET_RATE
+        by_email = over_limit(scope="reset-email", key=form.cleaned_data["email"], rate=rate)
+        by_client = over_limit(scope="reset-client", key=self.request.META.get("REMOTE_ADDR", ""), rate=rate)
+        if by_email or by_client:
+            form.add_error(None, "Too many reset requests: try again later.")
+            response = self.form_invalid(form)
+            response.status_code = 429
+            return response
+        return super().form_valid(form)
 
 
 class PasswordResetSent(auth_views.PasswordResetDoneView):

@@ -46,3 +46,9 @@ def alice(acme) -> Any:
 def outsider(globex) -> Any:
     """A member of another tenant: must see nothing of Acme."""
     return member(globex, "olga@globex.example")
+
+
+@pytest.fixture(autouse=True)
+def _reset_requests_unthrottled(settings) -> None:
+    """Reset requests are counted in Redis across tests; the throttle's own test sets its rate."""
+    settings.PORTAL_RESET_RATE = "100000/hour"

@@ -424,3 +424,15 @@ def test_every_portal_address_refuses_or_ignores_an_outsider_and_none_is_a_serve
     assert statuses[("post", f"/portal/templates/{template.pk}/")] == 404
     assert statuses[("post", f"/portal/templates/{template.pk}/delete/")] == 404
     assert statuses[("post", "/portal/chats/4915999@c.us/resume/")] == 404
+
+
+def test_password_reset_requests_are_throttled(alice, settings, redis_client):
+    settings.PORTAL_RESET_RATE = "2/hour"
+    redis_client.flushdb()
+    client = Client()
+    for _ in range(2):
+        assert client.post("/portal/password-reset/", {"email": "alice@acme.example"}).status_code == 302
+    refused = client.post("/portal/password-reset/", {"email": "alice@acme.example"})
+    assert refused.status_code == 429
+    assert "Too many reset requests" in refused.content.decode()
+    assert len(mail.outbox) == 2

@@ -436,3 +436,21 @@ def test_password_reset_requests_are_throttled(alice, settings, redis_client):
     assert refused.status_code == 429
     assert "Too many reset requests" in refused.content.decode()
     assert len(mail.outbox) == 2
+
+
+def test_an_operator_grants_template_editing_through_the_api(api, acme, alice):
+    url = f"/api/admin/tenants/{acme.pk}/members"
+    granted = api.post(url, {"email": "alice@acme.example", "can_edit_templates": True}, format="json")
+    assert granted.status_code == 200
+    assert granted.json()["can_edit_templates"] is True
+    client = signed_in(alice)
+    assert client.post("/portal/templates/new/", {"match": "exact", "pattern": "menu", "body": "Espresso",
+                                                   "priority": 0, "enabled": "on"}).status_code == 302
+    # Linking again without the field leaves it as it is; false takes it back.
+    assert api.post(url, {"email": "alice@acme.example"}, format="json").json()["can_edit_templates"] is True
+    assert api.post(url, {"email": "alice@acme.example", "can_edit_templates": False},
+                    format="json").json()["can_edit_templates"] is False
+    assert client.post("/portal/templates/new/", {"match": "exact", "pattern": "x", "body": "y",
+                                                   "priority": 0}).status_code == 403
+    new = api.post(url, {"email": "bob@acme.example"}, format="json")
+    assert (new.status_code, new.json()["can_edit_templates"]) == (201, False)

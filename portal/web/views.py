@@ -46,6 +46,12 @@ def overview(tenant: Tenant) -> dict[str, Any]:
         bot = "Stopped by an error: your operator has been told"
     elif session.state == SessionState.QR_READY:
         bot = "Waiting for you to scan the QR code"
+    elif session.state == SessionState.QR_TIMEOUT:
+        bot = "Paused: no QR code was scanned in time"
+    elif session.state == SessionState.LOGGED_OUT:
+        bot = "Paused: your phone unlinked it; link it again with a new QR code"
+    elif session.state == SessionState.DISCONNECTED:
+        bot = "Reconnecting to WhatsApp"
     else:
         bot = "Starting"
     return {

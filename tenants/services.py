@@ -182,6 +182,14 @@ def membership_add(*, tenant: Tenant, email: str) -> tuple[PortalMembership, boo
         return membership_add(tenant=tenant, email=email)
 
 
+def membership_grant(*, membership: PortalMembership, can_edit_templates: bool) -> PortalMembership:
+    """What the member may do in the portal beyond seeing: change the tenant's reply templates."""
+    if membership.can_edit_templates != can_edit_templates:
+        membership.can_edit_templates = can_edit_templates
+        membership.save(update_fields=["can_edit_templates"])
+    return membership
+
+
 def membership_remove(*, tenant: Tenant, email: str) -> None:
     deleted, _ = PortalMembership.objects.filter(tenant=tenant, email__iexact=email.strip()).delete()
     if not deleted:

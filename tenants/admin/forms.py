@@ -115,6 +115,8 @@ def save_membership_formset(formset: BaseInlineFormSet) -> None:
     for form in formset.extra_forms:
         if form.has_changed() and form not in deleted:
             membership, _ = services.membership_add(tenant=formset.instance, email=form.cleaned_data["email"])
+            if form.cleaned_data.get("can_edit_templates"):
+                services.membership_grant(membership=membership, can_edit_templates=True)
             form.instance = membership
             formset.new_objects.append(membership)
 

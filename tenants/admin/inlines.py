@@ -24,7 +24,7 @@ class MembershipInline(admin.TabularInline):
     form = MembershipForm
     formset = MembershipFormSet
     extra = 0
-    fields = ["email", "created_at"]
+    fields = ["email", "can_edit_templates", "created_at"]
     readonly_fields = ["created_at"]
     verbose_name_plural = "portal members"
 

@@ -65,11 +65,15 @@ class MemberOut(serializers.ModelSerializer):
 
     class Meta:
         model = PortalMembership
-        fields = ["id", "email", "tenant", "created_at"]
+        fields = ["id", "email", "tenant", "can_edit_templates", "created_at"]
 
 
 class MemberIn(InputSerializer):
     email = serializers.EmailField(max_length=254)
+    can_edit_templates = serializers.BooleanField(
+        required=False, help_text="May the member change the reply templates in the portal? Unset: unchanged "
+        "(false for a new member).",
+    )
 
 
 class QrOut(serializers.Serializer):

@@ -84,7 +84,8 @@ class MemberListCreate(APIView):
         return paginated(request, self, selectors.member_list(tenant=tenant), MemberOut)
 
     @extend_schema(
-        tags=TAGS, summary="Link a portal user (by email) to the tenant; idempotent", request=MemberIn,
+        tags=TAGS, summary="Link a portal user (by email) to the tenant, with what they may change; idempotent",
+        request=MemberIn,
         responses={201: OpenApiResponse(MemberOut, description="Linked."),
                    200: OpenApiResponse(MemberOut, description="Already linked.")},
     )
@@ -92,6 +93,8 @@ class MemberListCreate(APIView):
         tenant = selectors.tenant_get(tenant_id=tenant_id)
         data = validated(MemberIn, request.data)
         membership, created = services.membership_add(tenant=tenant, email=data["email"])
+        if "can_edit_templates" in data:
+            services.membership_grant(membership=membership, can_edit_templates=data["can_edit_templates"])
         return Response(
             MemberOut(membership).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )

@@ -1,5 +1,6 @@
-"""Display pieces shared by the admin pages of tenants and workers: coloured
-status badges, ages ("3s ago"), read-only and styled admin bases."""
+"""Display pieces shared by the admin pages of every app: coloured status badges,
+ages ("3s ago"), read-only and styled admin bases. The badges of one app's rows live
+with that app (tenants/admin/display.py, workers/admin_display.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,6 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-
-from tenants.models import WhatsAppSession
-from workers.models import WorkerProcess
-from workers.states import LIVE_STATUSES
 
 TONES = {
     "NEW": "grey", "STOPPED": "grey", "STARTING": "amber", "STOPPING": "amber", "RUNNING": "green",
@@ -43,37 +40,6 @@ def age(moment: datetime | None, now: datetime | None = None) -> str:
     if seconds < 36 * 3600:
         return f"{seconds / 3600:.0f} h ago"
     return f"{seconds / 86400:.0f} d ago"
-
-
-def heartbeat_age(worker: WorkerProcess | None) -> SafeString:
-    """The heartbeat's age, in red once a live worker has missed its deadline."""
-    if worker is None:
-        return format_html("-")
-    now = timezone.now()
-    stale = worker.status in LIVE_STATUSES and worker.stale_after is not None and worker.stale_after < now
-    if stale:
-        return format_html(
-            '<span class="fhq-stale" title="stale since {}">{}</span>', age(worker.stale_after, now),
-            age(worker.heartbeat_at, now),
-        )
-    return format_html("{}", age(worker.heartbeat_at, now))
-
-
-def worker_badge(worker: WorkerProcess | None) -> SafeString:
-    """Status and pid, the desired state when it differs, the last error as tooltip."""
-    if worker is None:
-        return format_html("-")
-    label = f"{worker.status} · pid {worker.pid}" if worker.pid else worker.status
-    pill = badge(worker.status, label, worker.last_error)
-    if worker.desired_state != worker.status:
-        return format_html('{} <small class="fhq-quiet">→ {}</small>', pill, worker.desired_state)
-    return pill
-
-
-def session_badge(session: WhatsAppSession | None) -> SafeString:
-    if session is None:
-        return format_html("-")
-    return badge(session.state, session.get_state_display(), session.last_error)
 
 
 def latest_formset(limit: int) -> type[BaseInlineFormSet]:

@@ -48,9 +48,7 @@ def tenant_create(
     *, name: str, slug: str = "", rate_limit_per_minute: int | None = None, reply_in_groups: bool = False,
     reply_to_media: bool = True,
 ) -> Tenant:
-    """Create a tenant with its (empty) WhatsApp session and worker record."""
-    from workers.models import WorkerProcess
-
+    """Create a tenant with its (empty) WhatsApp session; its worker record comes with it (`tenant_created`)."""
     name = name.strip()
     if not name:
         raise ValidationFailed("A tenant needs a name.", details={"name": ["This field may not be blank."]})
@@ -64,7 +62,7 @@ def tenant_create(
                     reply_in_groups=reply_in_groups, reply_to_media=reply_to_media,
                 )
                 WhatsAppSession.objects.create(tenant=tenant)
-                WorkerProcess.objects.create(tenant=tenant)
+                signals.tenant_created.send(sender=Tenant, tenant=tenant)
                 return tenant
         except IntegrityError:
             if slug:
@@ -96,13 +94,8 @@ def tenant_update(*, tenant: Tenant, **fields: Any) -> Tenant:
 
 
 def tenant_delete(*, tenant: Tenant) -> None:
-    from workers.states import DesiredState, WorkerStatus
-
-    worker = getattr(tenant, "worker", None)
-    if worker is not None and (
-        worker.desired_state == DesiredState.RUNNING or worker.status != WorkerStatus.STOPPED
-    ):
-        raise Conflict("Stop the tenant's worker before deleting the tenant.")
+    """Delete the tenant, unless a receiver of `tenant_deleting` refuses (its worker still runs)."""
+    signals.tenant_deleting.send(sender=Tenant, tenant=tenant)
     tenant.delete()
 
 
@@ -231,9 +224,7 @@ def _must_be_pending(request: SetupRequest) -> None:
 
 
 def _templates_changed(tenant_id: int) -> None:
-    from workers.commands import templates_changed
-
-    templates_changed(tenant_id)
+    signals.templates_changed.send(sender=Tenant, tenant_id=tenant_id)
 
 
 def template_create(*, tenant: Tenant, match: str, pattern: str = "", body: str, priority: int = 0,

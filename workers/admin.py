@@ -1,5 +1,5 @@
 """The Django admin of orchestration: worker processes, their transitions, fleet hosts,
-profile backups.
+profile backups, and the tenant page (workers/admin_tenant.py), which shows the worker.
 
 Workers and transitions are written by the lifecycle services, the agents and
 the sweep, never by hand: the pages are read-only apart from the lifecycle
@@ -20,11 +20,11 @@ from flowhq.admin_display import (
     StyledAdmin,
     age,
     badge,
-    heartbeat_age,
     latest_formset,
-    worker_badge,
 )
+from workers import admin_tenant  # noqa: F401 - registers the tenant page, which shows the worker
 from workers.admin_actions import lifecycle_actions
+from workers.admin_display import heartbeat_age, worker_badge
 from workers.models import FleetHost, ProfileBackup, WorkerProcess, WorkerTransition
 from workers.placement import hosts_with_load
 

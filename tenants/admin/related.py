@@ -13,11 +13,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from flowhq.admin_display import ReadOnlyAdmin, adopt, session_badge
+from flowhq.admin_display import ReadOnlyAdmin, adopt
 from flowhq.errors import FlowHQError
 from tenants import services
+from tenants.admin.display import QR_PREFIX, session_badge
 from tenants.admin.forms import TEMPLATE_FIELDS, MembershipForm, ReplyTemplateForm
-from tenants.admin.tenant import QR_PREFIX
 from tenants.models import (
     ChatPause,
     MessageLog,

@@ -1,4 +1,7 @@
-"""The tenant changelist and page: health at a glance, the live block, lifecycle buttons."""
+"""The tenant changelist and page: health at a glance, the live block, lifecycle buttons.
+
+It lives here, not in tenants/admin/, because it shows and drives the tenant's worker: the
+tenant domain knows nothing of orchestration (docs/architecture.md, "Layers")."""
 
 from __future__ import annotations
 
@@ -17,9 +20,10 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from flowhq.admin_display import StyledAdmin, adopt, age, badge, heartbeat_age, session_badge, worker_badge
+from flowhq.admin_display import StyledAdmin, adopt, age, badge
 from flowhq.errors import FlowHQError
 from tenants import services
+from tenants.admin.display import QR_PREFIX, session_badge
 from tenants.admin.forms import (
     POLICY_FIELDS,
     TENANT_FIELDS,
@@ -31,10 +35,10 @@ from tenants.admin.inlines import MembershipInline, MessageLogInline, ReplyTempl
 from tenants.models import PortalMembership, ReplyTemplate, Tenant, WhatsAppSession
 from tenants.states import SessionState
 from workers.admin_actions import OPERATIONS, lifecycle_actions, run_lifecycle
+from workers.admin_display import heartbeat_age, worker_badge
 from workers.models import WorkerProcess, WorkerTransition
 from workers.states import LIVE_STATUSES
 
-QR_PREFIX = "data:image/png;base64,"
 LATEST_TRANSITIONS = 10
 LIVE_REFRESH_MS = 3000
 

@@ -5,6 +5,7 @@ with that app (tenants/admin/display.py, workers/admin_display.py)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, TypeVar
 
 from django.contrib import admin
 from django.db.models import Model, QuerySet
@@ -13,6 +14,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+
+_M = TypeVar("_M", bound=Model)
 
 TONES = {
     "NEW": "grey", "STOPPED": "grey", "STARTING": "amber", "STOPPING": "amber", "RUNNING": "green",
@@ -42,11 +45,11 @@ def age(moment: datetime | None, now: datetime | None = None) -> str:
     return f"{seconds / 86400:.0f} d ago"
 
 
-def latest_formset(limit: int) -> type[BaseInlineFormSet]:
+def latest_formset(limit: int) -> type[BaseInlineFormSet[Any, Any, Any]]:
     """An inline formset showing only the newest `limit` rows (by the model's ordering)."""
 
-    class Latest(BaseInlineFormSet):
-        def get_queryset(self) -> QuerySet:
+    class Latest(BaseInlineFormSet[Any, Any, Any]):
+        def get_queryset(self) -> QuerySet[Any]:
             if not hasattr(self, "_latest"):
                 self._latest = super().get_queryset()[:limit]
             return self._latest
@@ -62,7 +65,7 @@ def adopt(target: Model, saved: Model) -> None:
     target._state.db = saved._state.db
 
 
-class StyledAdmin(admin.ModelAdmin):
+class StyledAdmin(admin.ModelAdmin[_M]):
     """Loads the badges' stylesheet on the changelist and change pages."""
 
     class Media:
@@ -82,5 +85,5 @@ class ReadOnly:
         return False
 
 
-class ReadOnlyAdmin(ReadOnly, StyledAdmin):
+class ReadOnlyAdmin(ReadOnly, StyledAdmin[_M]):
     pass

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -25,6 +26,7 @@ from tenants.templates import validate_template
 
 log = logging.getLogger(__name__)
 _SLUG_ATTEMPTS = 20
+_T = TypeVar("_T")
 
 
 def _free_slug(base: str) -> str:
@@ -99,7 +101,7 @@ def tenant_delete(*, tenant: Tenant) -> None:
     tenant.delete()
 
 
-def _mirror(move_status: Any, *, strict: bool, what: str, tenant_id: int) -> Any:
+def _mirror(move_status: Callable[[], _T], *, strict: bool, what: str, tenant_id: int) -> _T | None:
     """Run a status move; with `strict=False` an illegal one is logged and skipped.
 
     The bot, the agent and the sweep mirror what they see into the tenant's and

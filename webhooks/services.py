@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -134,7 +135,7 @@ def _event_write(*, tenant_id: int, event_type: str, data: dict[str, Any],
     deliveries = WebhookDelivery.objects.bulk_create(
         [WebhookDelivery(event=event, endpoint_id=pk, next_attempt_at=now) for pk in endpoint_ids])
     for delivery in deliveries:
-        transaction.on_commit(lambda pk=delivery.pk: dispatch.enqueue(pk, now), robust=True)
+        transaction.on_commit(partial(dispatch.enqueue, delivery.pk, now), robust=True)
     return event
 
 

@@ -62,6 +62,7 @@ class StaleFilter(admin.SimpleListFilter):
 def titled(title: str, base: type[admin.FieldListFilter] = admin.ChoicesFieldListFilter) -> type[admin.FieldListFilter]:
     """A field filter with its own title (several related fields are all called "status")."""
 
+    # A base chosen at run time, which mypy cannot follow (it takes only static bases).
     class Titled(base):  # type: ignore[valid-type,misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)

@@ -1,5 +1,5 @@
 # FlowHQ: `make run` (the whole system against the simulator, with a demo
-# tenant) and `make test` (ruff and the full suite). Each does its own set-up.
+# tenant) and `make test` (ruff, the layer contract, mypy and the full suite). Each does its own set-up.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -22,7 +22,7 @@ TEST_WORKERS ?= 3
 
 help:
 	@echo "make run   - set up and start FlowHQ with the simulator and a demo tenant"
-	@echo "make test  - set up, then ruff and the whole test suite"
+	@echo "make test  - set up, then ruff, lint-imports, mypy and the whole test suite"
 	@echo "make bench - run the benchmarks in bench/ and print their figures"
 
 $(STAMP): requirements/base.txt requirements/dev.txt
@@ -63,6 +63,8 @@ test: setup
 	@$(MAKE) --no-print-directory $(NODE_STAMP)
 	@REDIS_URL=$(TEST_REDIS_URL) scripts/ensure-services.sh --postgres
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: setup system
@@ -70,4 +72,4 @@ bench: setup system
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

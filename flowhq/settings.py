@@ -12,8 +12,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 
 from flowhq.env import Env, EnvError, load_dotenv
+
+# Django's admin and form classes take a type argument for mypy (`ModelAdmin[Tenant]`); this lets
+# them take it at run time too. It adds `__class_getitem__` and changes nothing else.
+django_stubs_ext.monkeypatch(include_builtins=False)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = Env()

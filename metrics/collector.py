@@ -64,10 +64,10 @@ class FleetCollector(Collector):
         capacity = GaugeMetricFamily("flowhq_fleet_host_capacity", "Tenant workers the host takes.", labels=["host"])
         draining = GaugeMetricFamily("flowhq_fleet_host_draining", "1 if no new tenants are placed on the host.",
                                      labels=["host"])
-        for host in hosts:
-            live.add_metric([host.name], int(host.live))
-            capacity.add_metric([host.name], host.capacity)
-            draining.add_metric([host.name], int(host.draining))
+        for figures in hosts:
+            live.add_metric([figures.name], int(figures.live))
+            capacity.add_metric([figures.name], figures.capacity)
+            draining.add_metric([figures.name], int(figures.draining))
         yield live
         yield capacity
         yield draining

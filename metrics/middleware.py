@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
+from django.urls import ResolverMatch
 
 from flowhq.log_throttle import ThrottledWarning
 from metrics.http_requests import request_observed
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def route_name(request: HttpRequest) -> str:
-    match = getattr(request, "resolver_match", None)
+    match: ResolverMatch | None = getattr(request, "resolver_match", None)
     if match is not None and match.view_name:
         return match.view_name.replace("|", "/")
     static = "/" + settings.STATIC_URL.lstrip("/")

@@ -25,7 +25,7 @@ class WebhookRelayStep(bootsteps.StartStopStep):
         self.relay = Relay()
         self.relay.start()
 
-    def stop(self, worker: Any) -> None:
+    def stop(self, parent: Any) -> None:
         if self.relay is not None:
             self.relay.stop()
             self.relay = None

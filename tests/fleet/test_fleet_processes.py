@@ -232,7 +232,7 @@ def test_a_worker_over_its_memory_limit_is_restarted(fleet: Fleet, tenant):
     fleet.agent(WORKER_MAX_MEMORY_MB="5", WORKER_MEMORY_CHECK_MS="500")
     lifecycle.worker_start(tenant_id=tenant.pk)
     first = wait_for(lambda: worker(tenant.pk).pid, 30, what="a process")
-    wait_for(lambda: any(re.match(r"memory \d+ MB over WORKER_MAX_MEMORY_MB=5", r) for r in reasons(tenant.pk)), 30,
+    wait_for(lambda: any(re.match(r"private memory \d+ MB over WORKER_MAX_MEMORY_MB=5", r) for r in reasons(tenant.pk)), 30,
              what="a memory restart")
     wait_for(lambda: worker(tenant.pk).pid not in (None, first), 30, what="a new process")
     assert worker(tenant.pk).restart_count >= 1

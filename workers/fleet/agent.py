@@ -46,6 +46,7 @@ from workers.fleet import processes
 from workers.fleet.backoff import crash_restart_delay_ms, failures_after_crash
 from workers.lease import lease_release
 from workers.models import FleetHost, WorkerProcess
+from workers.process_memory import tree_memory
 from workers.runtime_state import wipe_runtime_state
 from workers.states import DesiredState, WorkerStatus
 from workers.sweep import place_unplaced
@@ -72,7 +73,7 @@ class Child:
     stop_requested_at: float | None = None
     kill_at: float | None = None
     forced: bool = False
-    pss_mb: float | None = None  # last measured (workers/fleet/exporter.py serves it)
+    private_mb: float | None = None  # tree USS, last measured (workers/fleet/exporter.py serves it)
 
 
 class _Changed(Exception):
@@ -381,9 +382,10 @@ class FleetAgent:
         for child in list(self.children.values()):
             if child.stop_requested_at is not None:
                 continue
-            used = child.pss_mb = processes.tree_pss_mb(child.pid)
+            # Private memory (USS), not PSS: a tenant's figure must not move with its neighbours.
+            used = child.private_mb = tree_memory(child.pid).private_mb
             if used > limit:
-                reason = f"memory {used:.0f} MB over WORKER_MAX_MEMORY_MB={limit} (whole process tree)"
+                reason = f"private memory {used:.0f} MB over WORKER_MAX_MEMORY_MB={limit} (whole process tree)"
                 log.warning("restarting worker over its memory limit", extra={"tenant": child.tenant_id, "mb": round(used)})
                 uptime_ms = (time.monotonic() - child.started) * 1000
                 lifecycle.worker_recycle(tenant_id=child.tenant_id, epoch=child.epoch, reason=reason, uptime_ms=uptime_ms)

@@ -51,9 +51,9 @@ async def bare_chromium(sim_url: str, profile: Path, messages: int) -> tuple[tup
     from pyppeteer import launch
 
     from flowhq.chromium import find_chromium
-    from workers.bot.browser import chromium_args
+    from workers.bot.browser import launch_options
 
-    browser = await launch(executablePath=find_chromium(), headless=True, args=chromium_args(), userDataDir=str(profile),
+    browser = await launch(executablePath=find_chromium(), headless=True, **launch_options(), userDataDir=str(profile),
                            handleSIGINT=False, handleSIGTERM=False, handleSIGHUP=False, autoClose=False)
     try:
         page = (await browser.pages())[0]

@@ -5,7 +5,15 @@ PATH): pyppeteer is always given an executable, so it never tries to download
 one. The profile is SESSIONS_PATH/<tenant id>, which keeps the WhatsApp link
 across restarts. The flags are what a headless server needs, minus everything
 that phones home (this machine's network is closed; production's should not
-leak either). Chromium gets an allow-listed environment, not the worker's
+leak either) and every process and decoder the bot does not use; each flag says
+what it saves and what it costs (bench/bench_memory.py measures them: one idle
+linked Chromium 136 → 74 MB private). Left out on purpose: `--no-zygote` (+42 MB:
+every renderer starts afresh instead of sharing the zygote's pages),
+`--single-process` (unsupported; one launch in three hung) and a small V8 heap
+cap (a real WhatsApp tab needs its heap). Tried and not taken (Chromium 156):
+`--in-process-gpu` (the GPU thread in the browser process: +12 MB private, not
+less) and `--enable-features=NetworkServiceInProcess` (no such feature any
+more: the network service stays a process of its own, 18 MB). Chromium gets an allow-listed environment, not the worker's
 (workers/bot/browser_env.py): no Django secret or database URL reaches it.
 """
 
@@ -42,8 +50,8 @@ USER_AGENT = (
 # FLAGS names features, and pyppeteer's conflicting defaults are dropped (IGNORED_DEFAULT_ARGS).
 FLAGS = [
     # GPU off the critical path: no GPU (a server has none), and no SwiftShader software GL either
-    # (--disable-software-rasterizer): the compositor draws in software. Costs: no WebGL, which
-    # WhatsApp Web does not need.
+    # (--disable-software-rasterizer): the compositor draws in software. Saves ~11 MB of the GPU
+    # process (17 → 6 MB private). Costs: no WebGL, which WhatsApp Web does not need.
     "--disable-gpu",
     "--disable-software-rasterizer",
     # /dev/shm is small in containers; Chromium puts its shared memory in /tmp instead.
@@ -92,7 +100,7 @@ DISABLED_FEATURES = [
     "AutofillServerCommunication",
     "CertificateTransparencyComponentUpdater",
     # The omnibox popup is a WebUI page (chrome://omnibox-popup.top-chrome/) that new headless
-    # starts in a renderer of its own and never shows: ~36 MB private. Costs nothing headless.
+    # starts in a renderer of its own and never shows: ~36-38 MB private. Costs nothing headless.
     "WebUIOmniboxPopup",
     "WebUIOmniboxAimPopup",
     # A spare renderer kept warm for the next navigation to a new site: ~6 MB, and the bot's one
@@ -103,8 +111,8 @@ DISABLED_FEATURES = [
 ENABLED_FEATURES: list[str] = []
 
 # pyppeteer's defaults (pyppeteer/launcher.py DEFAULT_ARGS) that must not reach Chromium: its own
-# `--disable-features=site-per-process` would replace DISABLED_FEATURES (and `site-per-process` is
-# no feature name: site isolation stays as Chromium ships it).
+# `--disable-features=site-per-process` would replace DISABLED_FEATURES (and Chromium's feature is
+# spelt `SitePerProcess`: dropping it changes nothing else, site isolation stays as Chromium ships it).
 IGNORED_DEFAULT_ARGS = ["--disable-features=site-per-process"]
 
 

@@ -65,4 +65,5 @@ def test_a_linked_bots_renderers_have_our_features_off_and_there_is_only_the_pag
         assert "site-per-process" not in applied  # pyppeteer's default list did not win
     # Before: three renderers — the page's, chrome://omnibox-popup.top-chrome/ (WebUI, never shown
     # headless) and a spare one kept warm for a navigation that never comes.
+    assert not [c for c in found if "--top-chrome-webui" in c]  # how Chromium marks the omnibox popup's
     assert len(found) == 1, [next((a for a in c if a.startswith("--renderer-client-id")), "") for c in found]

@@ -7,9 +7,9 @@ lives, so the Chromium tree grows with every message and gives nothing back
 page's stores (it uses only what whatsapp-web.js uses), so the bound comes
 from the bot's side: every BOT_BROWSER_MEMORY_CHECK_MS the guard measures the
 tree's private memory (the sum of its USS, workers/process_memory.py: what
-the tenant's own Chromium holds, whatever its neighbours do); over BOT_BROWSER_RELOAD_MB it waits for a quiet moment (nothing
-queued, answered or sent; up to QUIET_WAIT_S, after which the bot holds its
-sends instead) and reloads WhatsApp Web. A fresh document loads only recent
+the tenant's own Chromium holds, whatever its neighbours do); over
+BOT_BROWSER_RELOAD_MB it waits for a quiet moment (nothing queued, answered
+or sent; up to QUIET_WAIT_S, after which the bot holds its sends instead) and reloads WhatsApp Web. A fresh document loads only recent
 history. If the tree is still over the limit at the next check, the reload
 did not give the memory back and the browser is restarted on the same
 profile (the link is on disk). If even that does not help, the limit is below

@@ -1,7 +1,8 @@
 """The fleet agent's Prometheus endpoint: this host's figures on `FLEET_METRICS_PORT`.
 
-Per tenant placed here: whether its worker is up, its process tree's private memory (USS, as the
-agent last measured it, every WORKER_MEMORY_CHECK_MS — a scrape measures nothing),
+Per tenant placed here: whether its worker is up, its process tree's private
+memory (summed USS, as the agent last measured it, every WORKER_MEMORY_CHECK_MS
+— a scrape measures nothing),
 the restarts and crashes this agent saw, and the counters the tenant workers of
 this host keep in Redis (tenants/counters.py). One target per host, whatever the
 number of tenants on it. Everything is read when Prometheus scrapes; a part that

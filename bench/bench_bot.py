@@ -1,5 +1,5 @@
 """Bot figures against the simulator: start call → QR_READY, scan → CONNECTED, and the
-memory (PSS) of one tenant (worker + Chromium tree) idle and after 1,000 messages,
+memory (private memory, the tree's USS, with PSS beside it) of one tenant (worker + Chromium tree) idle and after 1,000 messages,
 next to a bare Chromium on the same page (the floor), measured in the same run.
 
     .venv/bin/python bench/bench_bot.py [--messages 1000]
@@ -21,11 +21,12 @@ from bench.common import start, stop, use_throwaway_resources, wait_for
 PHONE, BARE_PHONE = "4915100000001", "4915100000002"
 
 
-def tree_pss_mb(pid: int) -> float:
-    from workers.fleet.processes import tree_pss_mb as measure
+def tree_mb(pid: int) -> tuple[float, float]:
+    """Private memory (summed USS) and PSS of a process tree, MB."""
+    from workers.process_memory import tree_memory
 
-    return measure(pid)
-
+    used = tree_memory(pid)
+    return used.private_mb, used.pss_mb
 
 
 def post_messages(sim_url: str, phone: str, count: int, prefix: str) -> None:
@@ -44,15 +45,15 @@ def outbox(sim_url: str, phone: str) -> list[dict]:
     return response.json() if response.ok else []
 
 
-async def bare_chromium(sim_url: str, profile: Path, messages: int) -> tuple[float, float]:
+async def bare_chromium(sim_url: str, profile: Path, messages: int) -> tuple[tuple[float, float], tuple[float, float]]:
     """The floor: the same Chromium, flags and page, linked, before and after the same messages."""
     import requests
     from pyppeteer import launch
 
     from flowhq.chromium import find_chromium
-    from workers.bot.browser import chromium_args
+    from workers.bot.browser import launch_options
 
-    browser = await launch(executablePath=find_chromium(), headless=True, args=chromium_args(), userDataDir=str(profile),
+    browser = await launch(executablePath=find_chromium(), headless=True, **launch_options(), userDataDir=str(profile),
                            handleSIGINT=False, handleSIGTERM=False, handleSIGHUP=False, autoClose=False)
     try:
         page = (await browser.pages())[0]
@@ -65,12 +66,12 @@ async def bare_chromium(sim_url: str, profile: Path, messages: int) -> tuple[flo
                                    "'CONNECTED'", {"polling": 100, "timeout": 30000})
         await page.evaluate("() => window.require('WAWebCollections').Msg.on('add', () => {})")
         await asyncio.sleep(5)
-        idle = tree_pss_mb(browser.process.pid)
+        idle = tree_mb(browser.process.pid)
         await asyncio.to_thread(post_messages, sim_url, BARE_PHONE, messages, "bare")
         await page.waitForFunction(f"() => window.require('WAWebCollections').Msg.getModelsArray().length >= "
                                    f"{messages}", {"polling": 200, "timeout": 120000})
         await asyncio.sleep(3)
-        return idle, tree_pss_mb(browser.process.pid)
+        return idle, tree_mb(browser.process.pid)
     finally:
         await browser.close()
 
@@ -114,11 +115,11 @@ def main() -> None:
             to_connected = time.monotonic() - scanned
             time.sleep(5)
             pid = WorkerProcess.objects.get(tenant=tenant).pid
-            idle = tree_pss_mb(pid)
+            idle = tree_mb(pid)
             post_messages(sim_url, PHONE, args.messages, "m")
             wait_for(lambda: len(outbox(sim_url, PHONE)) >= args.messages, 600, interval=0.5)
             time.sleep(3)
-            busy = tree_pss_mb(pid)
+            busy = tree_mb(pid)
             # Measured alone: PSS splits shared pages between processes that map them.
             lifecycle.worker_stop(tenant_id=tenant.pk)
             wait_for(lambda: WorkerProcess.objects.get(tenant=tenant).status == "STOPPED", 60)
@@ -129,11 +130,13 @@ def main() -> None:
     print("bot: one tenant against the simulator (real Chromium, pyppeteer)")
     print(f"  start call → QR_READY          {to_qr:6.2f} s")
     print(f"  scan → CONNECTED               {to_connected:6.2f} s")
-    print(f"  PSS, MB                         idle    after {args.messages} messages")
-    print(f"  tenant (worker + Chromium)     {idle:6.0f}  {busy:6.0f}")
-    print(f"  bare Chromium, same page       {bare_idle:6.0f}  {bare_busy:6.0f}")
-    print(f"  overhead of the worker         {idle - bare_idle:6.0f}  {busy - bare_busy:6.0f}  "
-          f"(ratio {idle / bare_idle:.2f}x idle, {busy / bare_busy:.2f}x busy)")
+    for column, what in ((0, "private (USS)"), (1, "PSS")):
+        print(f"  {what}, MB{'':<18} idle    after {args.messages} messages")
+        print(f"  tenant (worker + Chromium)     {idle[column]:6.0f}  {busy[column]:6.0f}")
+        print(f"  bare Chromium, same page       {bare_idle[column]:6.0f}  {bare_busy[column]:6.0f}")
+        print(f"  overhead of the worker         {idle[column] - bare_idle[column]:6.0f}  "
+              f"{busy[column] - bare_busy[column]:6.0f}  (ratio {idle[column] / bare_idle[column]:.2f}x idle, "
+              f"{busy[column] / bare_busy[column]:.2f}x busy)")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ machine sharing library pages cannot make look smaller), linked and idle, after 
 the bot), and after an idle period; how many reloads and restarts the memory
 guard made; and whether every message was answered exactly once. Runs twice
 in the same process: the guard off (BOT_BROWSER_RELOAD_MB=0), then on, its
-limit the unguarded run's idle PSS plus --over-mb (or --limit-mb).
+limit the unguarded run's idle private memory (USS, what the guard measures)
+plus --over-mb (or --limit-mb).
 
     .venv/bin/python bench/bench_soak.py [--messages 10000] [--over-mb 30] [--idle 30]
 """
@@ -55,12 +56,12 @@ def chromium_tree(worker_pid: int) -> tuple[float, float, float]:
     """PSS, USS and anonymous PSS (MB) of the Chromium the worker started, with all of its helpers."""
     import psutil
 
-    from workers.bot.memory_guard import tree_memory
+    from workers.process_memory import tree_memory
 
     browsers = [p for p in psutil.Process(worker_pid).children() if "chrom" in p.name()]
     used = [tree_memory(p.pid) for p in browsers]
     procs = [q for p in browsers for q in (p, *p.children(recursive=True))]
-    return sum(u.pss_mb for u in used), sum(u.uss_mb for u in used), sum(anon_pss_mb(q.pid) for q in procs)
+    return sum(u.pss_mb for u in used), sum(u.private_mb for u in used), sum(anon_pss_mb(q.pid) for q in procs)
 
 
 def post(sim_url: str, phone: str, first: int, count: int) -> None:
@@ -139,7 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--limit-mb", type=int, default=0, help="BOT_BROWSER_RELOAD_MB of the guarded run")
-    parser.add_argument("--over-mb", type=int, default=30, help="else: the unguarded run's idle PSS plus this")
+    parser.add_argument("--over-mb", type=int, default=30, help="else: the unguarded run's idle USS plus this")
     parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle before the last sample")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
@@ -152,7 +153,7 @@ def main() -> None:
             use_throwaway_resources("soak", redis_db=10, BOT_RUNTIME="whatsapp", WHATSAPP_WEB_URL=sim_url,
                                     SESSIONS_PATH=str(tmp / "sessions"), HEARTBEAT_INTERVAL_MS="5000")
             off = soak(Run("guard off", 0), sim_url, "4915100000091", tmp, args.messages, args.idle)
-            limit = args.limit_mb or round(off.samples[0][1] + args.over_mb)
+            limit = args.limit_mb or round(off.samples[0][2] + args.over_mb)
             runs = [off, soak(Run("guard on", limit), sim_url, "4915100000092", tmp, args.messages, args.idle)]
         finally:
             stop(sim)
@@ -166,7 +167,7 @@ def main() -> None:
         print(f"    reloads {run.reloads}, restarts {run.restarts}; answered {run.answered:,}/{args.messages:,}, "
               f"duplicates {run.duplicates}; {args.messages / run.seconds:.1f} messages/s")
     off, on = runs
-    for what, column in (("PSS", 1), ("anon PSS", 3)):
+    for what, column in (("USS", 2), ("PSS", 1), ("anon PSS", 3)):
         print(f"  guard on / off, {what}: at {args.messages:,} messages {on.samples[2][column] / off.samples[2][column]:.2f}, "
               f"after idle {on.samples[3][column] / off.samples[3][column]:.2f}; growth from 0 to "
               f"{args.messages:,}: off {off.samples[2][column] - off.samples[0][column]:+.0f} MB, "

@@ -355,7 +355,7 @@ SESSION_BACKUP_MAX_MB = env.int("SESSION_BACKUP_MAX_MB", 64, minimum=1)
 PUPPETEER_EXECUTABLE_PATH = env.str("PUPPETEER_EXECUTABLE_PATH", "")
 # Chromium's own sandbox; it cannot run as root, so it is off only there by default.
 CHROMIUM_SANDBOX = env.bool("CHROMIUM_SANDBOX", os.geteuid() != 0)
-# The memory guard (workers/bot/memory_guard.py): a Chromium tree (PSS) over this many MB gets its
+# The memory guard (workers/bot/memory_guard.py): a Chromium tree (private memory, summed USS) over this many MB gets its
 # page reloaded at a quiet moment, or the browser restarted on the same profile if a reload does
 # not bring it back under; 0 turns it off. Keep it below WORKER_MAX_MEMORY_MB minus the worker.
 BOT_BROWSER_RELOAD_MB = env.int("BOT_BROWSER_RELOAD_MB", 768, minimum=0)

@@ -195,8 +195,8 @@ def test_the_agent_endpoint_shows_a_crash_and_the_restart_after_kill_9(fleet: Fl
 
     lifecycle.worker_start(tenant_id=tenant.pk)
     first = wait_running(tenant.pk).pid
-    samples = wait_for(lambda: (s := agent_samples()) and (value(s, "flowhq_fleet_worker_memory_pss_bytes", **labels)
-                                                          or 0) > 10_000_000 and s, 30, what="PSS measured")
+    samples = wait_for(lambda: (s := agent_samples()) and (value(s, "flowhq_fleet_worker_memory_private_bytes", **labels)
+                                                          or 0) > 10_000_000 and s, 30, what="private memory measured")
     assert value(samples, "flowhq_fleet_worker_up", **labels) == 1
     assert value(samples, "flowhq_fleet_agent_workers", host=host) == 1
     assert value(samples, "flowhq_fleet_worker_crashes_total", **labels) is None

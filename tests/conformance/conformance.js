@@ -86,6 +86,9 @@ function newClient() {
     '--disable-component-update', '--disable-sync', '--disable-extensions',
   ];
   if (os.userInfo().uid === 0) args.push('--no-sandbox'); // Chromium cannot sandbox itself as root
+  // The bot's own flags (workers/bot/browser.py), so that the page is proven to work with them;
+  // puppeteer merges every --disable-features into one list.
+  args.push(...JSON.parse(process.env.BOT_CHROMIUM_ARGS || '[]'));
   return new Client({
     authStrategy: new LocalAuth({ dataPath: path.join(DATA_DIR, 'auth') }),
     webVersionCache: { type: 'local', path: path.join(DATA_DIR, 'web-cache') },

@@ -21,6 +21,7 @@ import pytest
 
 from flowhq.chromium import find_chromium
 from tests.harness import SimulatorProcess, free_port, processes_naming, self_signed_cert
+from workers.bot.browser import launch_options
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +31,11 @@ CUSTOMER = "15559993333"
 EXCHANGE = ["message", "reply", "sendMessage"]
 STEPS = ["qr", "ready", *EXCHANGE, "message_create", "ready again", *EXCHANGE, "disconnected", "qr after logout",
          "done"]
+
+
+def bot_chromium_args() -> list[str]:
+    """The bot's flags, less its user agent (whatsapp-web.js sets its own)."""
+    return [arg for arg in launch_options()["args"] if not arg.startswith(("--user-agent=", "--no-sandbox"))]
 
 
 def kill_leftovers(data_dir: Path) -> list[int]:
@@ -59,6 +65,8 @@ def test_whatsapp_web_js_links_receives_replies_sends_and_sees_the_logout(tmp_pa
     env = {
         **os.environ, "SIM_URL": sim.url, "SIM_TLS_PORT": str(tls_port), "CHROMIUM": find_chromium(),
         "DATA_DIR": str(data_dir), "PHONE": PHONE, "CUSTOMER": CUSTOMER, "PUPPETEER_SKIP_DOWNLOAD": "1",
+        # The bot's Chromium flags, so that they are proven against this client too.
+        "BOT_CHROMIUM_ARGS": json.dumps(bot_chromium_args()),
     }
     try:
         run = subprocess.run([node, "conformance.js"], cwd=HERE, env=env, capture_output=True, text=True,

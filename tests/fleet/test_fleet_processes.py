@@ -75,6 +75,19 @@ def test_a_killed_worker_is_restarted_by_its_agent(fleet: Fleet, tenant):
     assert any("was killed by SIGKILL" in r for r in reasons(tenant.pk))
 
 
+def test_a_worker_killed_after_a_stable_run_is_respawned_at_once(fleet: Fleet, tenant):
+    fleet.agent(WORKER_STABLE_AFTER_MS="1000", WORKER_RESTART_BASE_DELAY_MS="5000")
+    lifecycle.worker_start(tenant_id=tenant.pk)
+    first = wait_running(tenant.pk)
+    time.sleep(1.5)  # longer than WORKER_STABLE_AFTER_MS
+    os.kill(first.pid, signal.SIGKILL)
+    wait_running(tenant.pk, not_pid=first.pid)
+    error = WorkerTransition.objects.filter(worker__tenant=tenant, to_status=W.ERROR).get()
+    start = WorkerTransition.objects.filter(worker__tenant=tenant, from_status=W.ERROR, to_status=W.STARTING).get()
+    assert "restarting now, after a stable run (crash 1 in a row)" in error.reason
+    assert (start.created_at - error.created_at).total_seconds() < 1  # not the 5 s back-off
+
+
 def test_repeated_crashes_back_off_and_end_in_error_with_the_reason(fleet: Fleet, tenant):
     fleet.agent(WORKER_MAX_CONSECUTIVE_CRASHES="3", WORKER_RESTART_BASE_DELAY_MS="1000")
     lifecycle.worker_start(tenant_id=tenant.pk)
@@ -219,7 +232,7 @@ def test_a_worker_over_its_memory_limit_is_restarted(fleet: Fleet, tenant):
     fleet.agent(WORKER_MAX_MEMORY_MB="5", WORKER_MEMORY_CHECK_MS="500")
     lifecycle.worker_start(tenant_id=tenant.pk)
     first = wait_for(lambda: worker(tenant.pk).pid, 30, what="a process")
-    wait_for(lambda: any(re.match(r"memory \d+ MB over WORKER_MAX_MEMORY_MB=5", r) for r in reasons(tenant.pk)), 30,
+    wait_for(lambda: any(re.match(r"private memory \d+ MB over WORKER_MAX_MEMORY_MB=5", r) for r in reasons(tenant.pk)), 30,
              what="a memory restart")
     wait_for(lambda: worker(tenant.pk).pid not in (None, first), 30, what="a new process")
     assert worker(tenant.pk).restart_count >= 1

@@ -6,9 +6,10 @@ lives, so the Chromium tree grows with every message and gives nothing back
 (~20 MB per 1,000 messages against the simulator). FlowHQ may not prune the
 page's stores (it uses only what whatsapp-web.js uses), so the bound comes
 from the bot's side: every BOT_BROWSER_MEMORY_CHECK_MS the guard measures the
-tree's PSS; over BOT_BROWSER_RELOAD_MB it waits for a quiet moment (nothing
-queued, answered or sent; up to QUIET_WAIT_S, after which the bot holds its
-sends instead) and reloads WhatsApp Web. A fresh document loads only recent
+tree's private memory (the sum of its USS, workers/process_memory.py: what
+the tenant's own Chromium holds, whatever its neighbours do); over
+BOT_BROWSER_RELOAD_MB it waits for a quiet moment (nothing queued, answered
+or sent; up to QUIET_WAIT_S, after which the bot holds its sends instead) and reloads WhatsApp Web. A fresh document loads only recent
 history. If the tree is still over the limit at the next check, the reload
 did not give the memory back and the browser is restarted on the same
 profile (the link is on disk). If even that does not help, the limit is below
@@ -26,11 +27,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import psutil
 from django.conf import settings
+
+from workers.process_memory import tree_memory
 
 if TYPE_CHECKING:
     from workers.bot.runtime import BotRuntime
@@ -39,31 +40,6 @@ log = logging.getLogger(__name__)
 RELOAD, RESTART = "reload", "restart"
 QUIET_WAIT_S = 60.0
 MAX_BACKOFF_S = 3600.0
-MB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class TreeMemory:
-    pss_mb: float
-    uss_mb: float
-    processes: int
-
-
-def tree_memory(pid: int) -> TreeMemory:
-    """PSS and USS of process `pid` and all of its descendants (a browser and its helpers)."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return TreeMemory(0.0, 0.0, 0)
-    pss = uss = counted = 0
-    for proc in procs:
-        try:
-            info = proc.memory_full_info()
-        except psutil.Error:
-            continue
-        pss, uss, counted = pss + info.pss, uss + info.uss, counted + 1
-    return TreeMemory(pss / MB, uss / MB, counted)
 
 
 class MemoryGuard:
@@ -77,8 +53,8 @@ class MemoryGuard:
         self.failures = 0
         self.not_before = float("-inf")
 
-    def due(self, pss_mb: float) -> str | None:
-        if pss_mb <= self.limit_mb:
+    def due(self, private_mb: float) -> str | None:
+        if private_mb <= self.limit_mb:
             self.last, self.failures = None, 0
             return None
         if self.clock() < self.not_before:
@@ -92,7 +68,7 @@ class MemoryGuard:
         backoff = min(MAX_BACKOFF_S, self.interval_s * 2 ** min(self.failures + 2, 20))
         self.last, self.not_before = None, self.clock() + backoff
         log.warning("Chromium stays over BOT_BROWSER_RELOAD_MB even after a restart; backing off",
-                    extra={"pss_mb": round(pss_mb), "limit_mb": self.limit_mb, "backoff_s": round(backoff)})
+                    extra={"private_mb": round(private_mb), "limit_mb": self.limit_mb, "backoff_s": round(backoff)})
         return None
 
     def done(self, action: str) -> None:
@@ -123,12 +99,12 @@ async def guard_memory(bot: BotRuntime) -> None:
             continue
         try:
             used = await asyncio.to_thread(tree_memory, pid)
-            action = guard.due(used.pss_mb)
+            action = guard.due(used.private_mb)
             if action is None:
                 continue
             quiet = await until_quiet(bot, QUIET_WAIT_S)
             log.warning("Chromium over its memory limit", extra={
-                "action": action, "pss_mb": round(used.pss_mb), "uss_mb": round(used.uss_mb),
+                "action": action, "private_mb": round(used.private_mb), "pss_mb": round(used.pss_mb),
                 "limit_mb": limit, "quiet": quiet,
             })
             began = time.monotonic()

@@ -4,8 +4,9 @@ One supervisor thread runs a loop that waits on the pidfds of its children
 (so an exit is seen at once) and on a wake pipe (nudges from the control
 plane), and on a timer reconciles every tenant placed on this host:
 
-- a tenant that should run here and has no process gets one (after the crash
-  back-off, and not beyond the cap of consecutive crashes: then ERROR);
+- a tenant that should run here and has no process gets one (at once after a
+  stable run, else after the crash back-off, and not beyond the cap of
+  consecutive crashes: then ERROR);
 - a process whose tenant should not run here any more, or whose epoch is no
   longer current (restart, stop, sweep, move), is stopped: SIGTERM, then
   SIGKILL of its whole process group after WORKER_STOP_GRACE_MS (at once on
@@ -42,9 +43,10 @@ from tenants.states import TenantStatus
 from workers import lifecycle
 from workers.dbtime import db_now_plus
 from workers.fleet import processes
-from workers.fleet.backoff import failures_after_crash, restart_delay_ms
+from workers.fleet.backoff import crash_restart_delay_ms, failures_after_crash
 from workers.lease import lease_release
 from workers.models import FleetHost, WorkerProcess
+from workers.process_memory import tree_memory
 from workers.runtime_state import wipe_runtime_state
 from workers.states import DesiredState, WorkerStatus
 from workers.sweep import place_unplaced
@@ -71,7 +73,7 @@ class Child:
     stop_requested_at: float | None = None
     kill_at: float | None = None
     forced: bool = False
-    pss_mb: float | None = None  # last measured (workers/fleet/exporter.py serves it)
+    private_mb: float | None = None  # tree USS, last measured (workers/fleet/exporter.py serves it)
 
 
 class _Changed(Exception):
@@ -278,15 +280,18 @@ class FleetAgent:
         failures = row.consecutive_failures + 1
         self._crashed(row, failures, f"worker process {row.pid or '?'} is gone")
 
-    def _crashed(self, row: WorkerProcess, failures: int, what: str) -> None:
+    def _crashed(self, row: WorkerProcess, failures: int, what: str, uptime_ms: float | None = None) -> None:
         self.crashes[row.tenant_id] += 1
         limit = settings.WORKER_MAX_CONSECUTIVE_CRASHES
         if failures >= limit:
             reason = f"{what}; {failures} crashes in a row, giving up (WORKER_MAX_CONSECUTIVE_CRASHES={limit})"
         else:
-            delay = restart_delay_ms(failures, base_ms=settings.WORKER_RESTART_BASE_DELAY_MS,
-                                     max_ms=settings.WORKER_RESTART_MAX_DELAY_MS)
-            reason = f"{what}; restarting in {delay / 1000:.1f}s (crash {failures} in a row)"
+            delay = crash_restart_delay_ms(failures, uptime_ms=uptime_ms,
+                                           stable_after_ms=settings.WORKER_STABLE_AFTER_MS,
+                                           base_ms=settings.WORKER_RESTART_BASE_DELAY_MS,
+                                           max_ms=settings.WORKER_RESTART_MAX_DELAY_MS)
+            when = f"in {delay / 1000:.1f}s" if delay else "now, after a stable run"
+            reason = f"{what}; restarting {when} (crash {failures} in a row)"
             self._not_before[row.tenant_id] = time.monotonic() + delay / 1000
         with transaction.atomic():
             self._transition(row, W.ERROR, reason, consecutive_failures=failures, pid=None)
@@ -361,7 +366,7 @@ class FleetAgent:
         if child.stop_requested_at is None and row.epoch == child.epoch and self._wanted_here(row):
             failures = failures_after_crash(row.consecutive_failures, uptime_ms=uptime * 1000,
                                             stable_after_ms=settings.WORKER_STABLE_AFTER_MS)
-            self._crashed(row, failures, what)
+            self._crashed(row, failures, what, uptime_ms=uptime * 1000)
         elif row.status == W.STOPPING and row.host == self.host:
             reason = "stopped" if row.desired_state == DesiredState.STOPPED else "stopped; to be started again"
             self._transition(row, W.STOPPED, reason, pid=None)
@@ -377,9 +382,10 @@ class FleetAgent:
         for child in list(self.children.values()):
             if child.stop_requested_at is not None:
                 continue
-            used = child.pss_mb = processes.tree_pss_mb(child.pid)
+            # Private memory (USS), not PSS: a tenant's figure must not move with its neighbours.
+            used = child.private_mb = tree_memory(child.pid).private_mb
             if used > limit:
-                reason = f"memory {used:.0f} MB over WORKER_MAX_MEMORY_MB={limit} (whole process tree)"
+                reason = f"private memory {used:.0f} MB over WORKER_MAX_MEMORY_MB={limit} (whole process tree)"
                 log.warning("restarting worker over its memory limit", extra={"tenant": child.tenant_id, "mb": round(used)})
                 uptime_ms = (time.monotonic() - child.started) * 1000
                 lifecycle.worker_recycle(tenant_id=child.tenant_id, epoch=child.epoch, reason=reason, uptime_ms=uptime_ms)

@@ -1,7 +1,8 @@
 """The fleet agent's Prometheus endpoint: this host's figures on `FLEET_METRICS_PORT`.
 
-Per tenant placed here: whether its worker is up, its process tree's PSS (as the
-agent last measured it, every WORKER_MEMORY_CHECK_MS — a scrape measures nothing),
+Per tenant placed here: whether its worker is up, its process tree's private
+memory (summed USS, as the agent last measured it, every WORKER_MEMORY_CHECK_MS
+— a scrape measures nothing),
 the restarts and crashes this agent saw, and the counters the tenant workers of
 this host keep in Redis (tenants/counters.py). One target per host, whatever the
 number of tenants on it. Everything is read when Prometheus scrapes; a part that
@@ -92,14 +93,14 @@ class AgentCollector(Collector):
         labels = ["host", "tenant"]
         up = GaugeMetricFamily("flowhq_fleet_worker_up", "1 if the tenant's worker process runs on this host "
                                "(0: it should, but has crashed or is waiting to restart).", labels=labels)
-        pss = GaugeMetricFamily("flowhq_fleet_worker_memory_pss_bytes",
-                                "PSS of the worker's whole process tree (Chromium included), last measured.",
-                                labels=labels)
+        private = GaugeMetricFamily("flowhq_fleet_worker_memory_private_bytes",
+                                    "Private memory (USS) of the worker's whole process tree (Chromium included), "
+                                    "last measured: the tenant's own, whatever its neighbours do.", labels=labels)
         for tenant_id in sorted(wanted | set(children)):
             child = children.get(tenant_id)
             up.add_metric([host, str(tenant_id)], int(child is not None and child.stop_requested_at is None))
-            if child is not None and child.pss_mb is not None:
-                pss.add_metric([host, str(tenant_id)], child.pss_mb * 1024 * 1024)
+            if child is not None and child.private_mb is not None:
+                private.add_metric([host, str(tenant_id)], child.private_mb * 1024 * 1024)
         restarts = CounterMetricFamily("flowhq_fleet_worker_restarts",
                                        "Worker processes this agent spawned for a tenant that had one before.",
                                        labels=labels)
@@ -111,7 +112,7 @@ class AgentCollector(Collector):
         for tenant_id, count in sorted(_snapshot(agent.crashes).items()):
             crashes.add_metric([host, str(tenant_id)], count)
         yield up
-        yield pss
+        yield private
         yield restarts
         yield crashes
         yield _one("flowhq_fleet_agent_workers", "Worker processes this agent supervises.", host, len(children))

@@ -118,22 +118,6 @@ def reap_orphans(tracked: set[int]) -> None:
             continue
 
 
-def tree_pss_mb(pid: int) -> float:
-    """Proportional memory of a worker and all of its descendants (Chromium included)."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0
-    for proc in procs:
-        try:
-            total += proc.memory_full_info().pss
-        except psutil.Error:
-            continue
-    return total / (1024 * 1024)
-
-
 @dataclass(frozen=True)
 class FoundWorker:
     pid: int

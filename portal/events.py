@@ -34,7 +34,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
+from django.http import StreamingHttpResponse
 from rest_framework.utils.encoders import JSONEncoder
 
 from flowhq.api.exceptions import error_body
@@ -111,6 +113,25 @@ class HeldStream:
 def sse(event: str, data: Any) -> str:
     """One SSE message; the JSON is on one line, so one `data:` field carries it."""
     return f"event: {event}\ndata: {json.dumps(data, cls=JSONEncoder, separators=(',', ':'))}\n\n"
+
+
+def stream_response(*, email: str, live_messages: int = 0) -> StreamingHttpResponse:
+    """The event stream of `email`'s tenant as a response, holding one of this process's stream slots
+    (TooManyStreams when none is free), configured by the PORTAL_SSE_* settings."""
+    give_back = SLOTS.take(limit=settings.PORTAL_SSE_MAX_STREAMS,
+                           retry_after_seconds=max(1, settings.PORTAL_SSE_RETRY_MS // 1000))
+    stream = tenant_events(
+        email=email,
+        poll_seconds=settings.PORTAL_SSE_POLL_MS / 1000,
+        keepalive_seconds=settings.PORTAL_SSE_KEEPALIVE_SECONDS,
+        lifetime_seconds=settings.PORTAL_SSE_LIFETIME_SECONDS,
+        retry_ms=settings.PORTAL_SSE_RETRY_MS,
+        live_messages=live_messages,
+    )
+    response = StreamingHttpResponse(HeldStream(stream, give_back), content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return response
 
 
 def tenant_events(

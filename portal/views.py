@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -144,20 +143,7 @@ class PortalEvents(PortalView):
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         self.current_tenant()  # no tenant: a JSON 404 before the stream starts
-        give_back = events.SLOTS.take(limit=settings.PORTAL_SSE_MAX_STREAMS,
-                                      retry_after_seconds=max(1, settings.PORTAL_SSE_RETRY_MS // 1000))
-        stream = events.tenant_events(
-            email=self.email(),
-            poll_seconds=settings.PORTAL_SSE_POLL_MS / 1000,
-            keepalive_seconds=settings.PORTAL_SSE_KEEPALIVE_SECONDS,
-            lifetime_seconds=settings.PORTAL_SSE_LIFETIME_SECONDS,
-            retry_ms=settings.PORTAL_SSE_RETRY_MS,
-        )
-        response = StreamingHttpResponse(events.HeldStream(stream, give_back),
-                                         content_type="text/event-stream; charset=utf-8")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
-        return response
+        return events.stream_response(email=self.email())
 
 
 class PortalChatPause(PortalView):

@@ -216,19 +216,5 @@ def template_delete(request: HttpRequest, member: Member, template_id: str) -> H
 def event_stream(request: HttpRequest, member: Member) -> StreamingHttpResponse:
     """The portal API's event stream (portal/events.py) for the signed-in member, with `activity`."""
     member.tenant  # noqa: B018  (no tenant: a JSON 404 before the stream starts)
-    give_back = events.SLOTS.take(limit=settings.PORTAL_SSE_MAX_STREAMS,
-                                  retry_after_seconds=max(1, settings.PORTAL_SSE_RETRY_MS // 1000))
-    stream = events.tenant_events(
-        email=member.email,
-        poll_seconds=settings.PORTAL_SSE_POLL_MS / 1000,
-        keepalive_seconds=settings.PORTAL_SSE_KEEPALIVE_SECONDS,
-        lifetime_seconds=settings.PORTAL_SSE_LIFETIME_SECONDS,
-        retry_ms=settings.PORTAL_SSE_RETRY_MS,
-        live_messages=settings.PORTAL_LIVE_MESSAGES,
-    )
-    response = StreamingHttpResponse(events.HeldStream(stream, give_back),
-                                     content_type="text/event-stream; charset=utf-8")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
+    return events.stream_response(email=member.email, live_messages=settings.PORTAL_LIVE_MESSAGES)
 

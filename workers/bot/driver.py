@@ -9,7 +9,7 @@ nothing else — the simulator is held to the same surface by running whatsapp-w
 - readiness: `window.Debug.VERSION` (the page's version, recorded on the session), within
   WHATSAPP_WEB_LOAD_TIMEOUT_MS;
 - the connection: `WAWebSocketModel.Socket` — `state` and `change:state`, `hasSynced` and
-  `change:hasSynced`; `WAWebCmd.Cmd` — `logout`, `logout_from_bridge`, `refreshQR()`;
+  `change:hasSynced`, `logout()` (as `client.logout()`); `WAWebCmd.Cmd` — `logout`, `logout_from_bridge`, `refreshQR()`;
 - the QR, built as whatsapp-web.js builds it: `WAWebConnModel.Conn.ref` and `change:ref`,
   `WAWebUserPrefsInfoStore.waNoiseInfo`, `WAWebSignalStoreApi.waSignalStore`,
   `WAWebUserPrefsMultiDevice.getADVSecretKey()`, `WAWebCompanionRegClientUtils.DEVICE_PLATFORM`,
@@ -256,6 +256,8 @@ async (to, body, keyId, ackTimeoutMs) => {{
 """
 
 REFRESH_QR_JS = "() => window.require('WAWebCmd').Cmd.refreshQR()"
+# whatsapp-web.js `client.logout()`: the page unlinks itself, clears its storage and reloads to a QR.
+LOGOUT_JS = "() => window.require('WAWebSocketModel').Socket.logout()"
 INSTALL_MESSAGES_JS = "() => window.__flowhq && window.__flowhq.installMessages()"
 
 
@@ -384,6 +386,15 @@ class WhatsAppDriver:
     async def refresh_qr(self) -> None:
         """UNPAIRED_IDLE (the page stopped rotating codes): ask for new ones, as a person clicks."""
         await self._evaluate(REFRESH_QR_JS, timeout=5.0)
+
+    async def logout(self) -> None:
+        """Unlink this device as whatsapp-web.js's `client.logout()` does; the page emits `logout`
+        (Cmd) and reloads to a fresh QR. The reload may end the call before it answers."""
+        try:
+            await asyncio.wait_for(self.page.evaluate(LOGOUT_JS), 10.0)
+        except NetworkError as exc:
+            if "context" not in str(exc).lower() and "target closed" not in str(exc).lower():
+                raise
 
     async def recent_messages(self, since: float, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Messages the page holds with a timestamp at or after `since` (unix seconds), both ways."""

@@ -58,6 +58,9 @@ PAGE_IDLE_TIMEOUT_S = 20.0
 SESSION_SEEN_EVERY_S = 60.0
 # WhatsApp Web writes the new link to IndexedDB just after it connects.
 FIRST_BACKUP_AFTER_S = 3.0
+WAITING_FOR_SCAN = "waiting for the QR code to be scanned"
+# How long the page may take to say it logged out (Cmd `logout`) after Socket.logout().
+LOGOUT_TIMEOUT_S = 10.0
 
 
 class BotRuntime(Runtime):
@@ -78,6 +81,7 @@ class BotRuntime(Runtime):
         self._backups: asyncio.Task[None] | None = None
         self._sync_watch: asyncio.Task[None] | None = None
         self._version = ""
+        self._logging_out = False
         self._memory_guard = asyncio.create_task(guard_memory(self), name="memory-guard")
         self.pipeline = MessagePipeline(self)
         if settings.SESSION_BACKUP:
@@ -164,9 +168,12 @@ class BotRuntime(Runtime):
                 f"{self.qr_budget.limit} QR codes were shown and none was scanned; restart the worker for new ones",
             )
             return
+        first = self.phase != QR
         self.phase = QR
         await self._session(S.QR_READY, qr=qr_data_uri(payload), qr_issued_at=timezone.now(),
                             qr_count=self.qr_budget.shown, last_error="")
+        if first:  # the reason says what the tenant waits for now, not "worker starting"
+            await self._tenant(TenantStatus.STARTING, WAITING_FOR_SCAN)
         log.info("QR code ready", extra={"count": self.qr_budget.shown})
 
     async def _on_state(self, state: str | None, wid: str | None) -> None:
@@ -338,10 +345,45 @@ class BotRuntime(Runtime):
         except Superseded:
             pass
 
+    async def logout(self) -> None:
+        """Unlink this device (asked by an operator or the tenant: workers/linking.py), as
+        whatsapp-web.js's `client.logout()` does. The page says `logout` and comes back with a
+        fresh QR code, which the bot shows: the session goes LOGGED_OUT, then QR_READY."""
+        if self.driver is None or self.phase in (IDLE, STOPPING):
+            log.warning("logout asked while the bot is not on WhatsApp Web", extra={"phase": self.phase})
+            return
+        self._logging_out = True
+        try:
+            await self.driver.logout()
+        except Exception as exc:
+            self._logging_out = False
+            log.warning("could not log out of WhatsApp Web", extra={"error": str(exc)})
+            return
+        deadline = time.monotonic() + LOGOUT_TIMEOUT_S
+        while self._logging_out and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        if self._logging_out:
+            self._logging_out = False
+            log.warning("WhatsApp Web did not confirm the logout", extra={"timeout_s": LOGOUT_TIMEOUT_S})
+
     async def _on_logout(self) -> None:
         self._linked = False
         await self.db(profile_backup_delete, tenant_id=self.ctx.tenant_id)  # the link it holds is dead
+        if self._logging_out:
+            await self._logged_out_on_request()
+            return
         await self._go_idle(S.LOGGED_OUT, "the phone unlinked this device; restart the worker to link it again")
+
+    async def _logged_out_on_request(self) -> None:
+        """Our own logout went through: wait for the page's new QR code with a fresh budget."""
+        self._logging_out = False
+        self.phase = STARTING
+        self.connected.clear()
+        self.qr_budget.reset()
+        await self._session(S.LOGGED_OUT, phone="", qr="", wa_state="",
+                            last_error="logged out from FlowHQ; scan the new QR code to link again")
+        await self._tenant(TenantStatus.STARTING, "logged out; waiting for a new QR code")
+        log.info("logged out of WhatsApp on request")
 
     async def _unsupported(self, exc: ModulesMissing) -> None:
         """The page is not the WhatsApp Web this bot speaks: say exactly what is missing, and stop

@@ -907,22 +907,26 @@ def test_a_logout_while_the_browser_is_closed_arrives_at_its_next_start(simulato
     run(scenario())
 
 
-def test_a_new_scan_by_the_same_phone_logs_the_old_device_out(simulator, tmp_path):
+def test_a_second_browser_linked_to_the_same_phone_keeps_the_first_connected(simulator, tmp_path):
     async def scenario():
         async with (
             fresh(simulator) as client,
-            chromium(tmp_path / "old") as old_browser,
-            chromium(tmp_path / "new") as new_browser,
+            chromium(tmp_path / "first") as first_browser,
+            chromium(tmp_path / "second") as second_browser,
         ):
-            old = await open_whatsapp(old_browser, simulator.url)
-            old_device = await link(old, client, PHONE)
-            new = await open_whatsapp(new_browser, simulator.url)
-            new_device = await link(new, client, PHONE)
-            await wait_for(old, "location.search === '?post_logout=1' && Socket.state === 'UNPAIRED'")
-            assert (await recorded(old))["logouts"] == ["logout_from_bridge"]
-            assert (await client.device(old_device))["phone"] is None
-            assert (await client.device(new_device))["phone"] == PHONE
-            assert await state(new) == "CONNECTED"
+            first = await open_whatsapp(first_browser, simulator.url)
+            first_device = await link(first, client, PHONE)
+            second = await open_whatsapp(second_browser, simulator.url)
+            second_device = await link(second, client, PHONE)
+            await asyncio.sleep(0.5)
+            assert (await recorded(first))["logouts"] == [], "linking one device never unlinks another"
+            assert (await client.device(first_device))["phone"] == PHONE
+            assert (await client.device(second_device))["phone"] == PHONE
+            assert (await state(first), await state(second)) == ("CONNECTED", "CONNECTED")
+            await client.ok("POST", f"/_sim/phones/{PHONE}/logout", {"device": first_device})
+            await wait_for(first, "location.search === '?post_logout=1' && Socket.state === 'UNPAIRED'")
+            assert (await recorded(first))["logouts"] == ["logout_from_bridge"]
+            assert await state(second) == "CONNECTED", "logging one device out keeps the other"
 
     run(scenario())
 
@@ -1116,8 +1120,8 @@ def test_a_state_file_keeps_links_across_a_simulator_restart(tmp_path):
         finally:
             sim.stop()
         saved = json.loads(state_file.read_text())
-        assert saved["version"] == 2
-        assert saved["phones"][0]["device"] is not None
+        assert saved["version"] == 3
+        assert len(saved["phones"][0]["devices"]) == 1
         assert "Traceback" not in (tmp_path / "simulator.log").read_text()
 
     run(scenario())
@@ -1153,7 +1157,7 @@ def test_a_state_file_of_version_1_restores(tmp_path):
     with running(sim):
         run(scenario())
     saved = json.loads(state_file.read_text())
-    assert saved["version"] == 2, "saved again in the current version"
+    assert saved["version"] == 3, "saved again in the current version"
     assert saved["phones"][0]["queue"][0]["kind"] == "dm"
 
 

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from tenants.counters import reconnect_attempted
-from tenants.models import WhatsAppSession
+from tenants.models import Tenant, WhatsAppSession
 from tenants.services import session_process_gone, session_transition, tenant_transition
 from tenants.states import SessionState, TenantStatus
 from workers.bot.browser import BrowserHandle, launch_browser
@@ -59,6 +59,8 @@ SESSION_SEEN_EVERY_S = 60.0
 # WhatsApp Web writes the new link to IndexedDB just after it connects.
 FIRST_BACKUP_AFTER_S = 3.0
 WAITING_FOR_SCAN = "waiting for the QR code to be scanned"
+# The browser name of the linked device on the phone (its device name is the tenant's name).
+DEVICE_BROWSER_NAME = "FlowHQ"
 # How long the page may take to say it logged out (Cmd `logout`) after Socket.logout().
 LOGOUT_TIMEOUT_S = 10.0
 
@@ -101,7 +103,9 @@ class BotRuntime(Runtime):
         self.handle = await launch_browser(self.ctx.tenant_id)
         self.handle.on_crash(lambda: self._post(DriverEvent("browser_crashed", {})))
         self.driver = WhatsAppDriver(self.handle.page, self._post)
-        await self.driver.open(settings.WHATSAPP_WEB_URL)
+        # The phone lists the linked device by the tenant's name (set before it links).
+        name = await self.db(_tenant_name, self.ctx.tenant_id)
+        await self.driver.open(settings.WHATSAPP_WEB_URL, device_name=name, browser_name=DEVICE_BROWSER_NAME)
         await self._loaded()
 
     async def _loaded(self) -> None:
@@ -476,6 +480,10 @@ class BotRuntime(Runtime):
             await self._back_up()  # Chromium is closed: the cleanest copy there is
         await self.db(session_process_gone, tenant_id=self.ctx.tenant_id, why="worker stopped")
         log.info("bot stopped; chromium closed", extra={"phase": was})
+
+
+def _tenant_name(tenant_id: int) -> str:
+    return Tenant.objects.values_list("name", flat=True).get(pk=tenant_id)[:60]
 
 
 def _record_version(tenant_id: int, version: str) -> None:

@@ -47,6 +47,7 @@ run: setup system .env
 	@# A .env written before Flower asked for a password gets one.
 	@grep -q '^FLOWER_BASIC_AUTH=' .env || { echo "FLOWER_BASIC_AUTH=flower:$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(18))')" >> .env; echo ">> added FLOWER_BASIC_AUTH to .env"; }
 	@grep -q '^WEBHOOK_ALLOW_PRIVATE=' .env || { echo "WEBHOOK_ALLOW_PRIVATE=1" >> .env; echo ">> added WEBHOOK_ALLOW_PRIVATE=1 to .env (webhooks to local receivers)"; }
+	@grep -q '^QR_MAX_UNSCANNED=' .env || { echo "QR_MAX_UNSCANNED=0" >> .env; echo ">> added QR_MAX_UNSCANNED=0 to .env (the demo keeps offering QR codes)"; }
 	@scripts/ensure-services.sh
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0

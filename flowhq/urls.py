@@ -4,9 +4,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from flowhq.api import exceptions
+from flowhq.health import readyz
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process serves requests (nothing else is touched; /readyz checks the rest)."""
     return JsonResponse({"ok": True})
 
 
@@ -19,6 +21,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", healthz),
+    path("readyz", readyz),
     path("", include("metrics.urls")),
 ]
 

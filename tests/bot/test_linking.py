@@ -70,3 +70,24 @@ def test_two_tenants_linked_to_one_phone_both_stay_connected_and_both_answer(bot
     replies = sim.call("GET", f"/_sim/phones/{PHONE}/conversation")
     assert {(r["device_name"], r["wrote"]["body"]) for r in replies} == {
         ("FlowHQ (Acme Bakery)", "hello"), ("FlowHQ (Globex Shop)", "hello")}
+
+
+def test_with_no_qr_limit_the_demo_keeps_offering_codes_and_a_new_qr_is_one_call(fleet, tmp_path, tenant, api):
+    from tests.botkit import SIM_TIMINGS, point_at
+    from tests.harness import SimulatorProcess
+
+    # Two codes a batch, then the page idles: the bot asks for more (Cmd.refreshQR) with no end.
+    process = SimulatorProcess(tmp_path / "sim.log", **{**SIM_TIMINGS, "qr_rotate_ms": 700},
+                               extra_args=("--qr-refs-per-batch", "2")).start()
+    try:
+        point_at(fleet, process.url, tmp_path, QR_MAX_UNSCANNED="0")
+        start_agent(fleet)
+        lifecycle.worker_start(tenant_id=tenant.pk)
+        wait_for(lambda: session(tenant.pk).qr_count >= 6, 60, what="six codes, past two idle batches")
+        assert session(tenant.pk).state == "QR_READY"
+        tenant.refresh_from_db()
+        assert (tenant.status, tenant.status_reason) == ("STARTING", "waiting for the QR code to be scanned")
+        shown = api.post(f"/api/admin/tenants/{tenant.pk}/session/new-qr")
+        assert (shown.status_code, shown.json()["message"]) == (200, "a QR code is already shown")
+    finally:
+        process.stop()

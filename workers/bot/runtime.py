@@ -169,7 +169,8 @@ class BotRuntime(Runtime):
         if not self.qr_budget.new_code(payload):
             await self._go_idle(
                 S.QR_TIMEOUT,
-                f"{self.qr_budget.limit} QR codes were shown and none was scanned; restart the worker for new ones",
+                f"{self.qr_budget.limit} QR codes were shown and none was scanned; "
+                "show a new QR (or restart the worker) for new ones",
             )
             return
         first = self.phase != QR

@@ -23,7 +23,9 @@ def fleet_nudge(tenant_id: int) -> None:
     agent.nudge(tenant_id)
 
 
-@shared_task(name="fleet.sweep", ignore_result=True, acks_late=False)
+# Task events (Flower's task list) are kept for the tasks operators follow — lifecycle nudges,
+# bot commands, webhook deliveries — not for the periodic sweeps that run every few seconds.
+@shared_task(name="fleet.sweep", ignore_result=True, acks_late=False, send_events=False)
 def sweep_stale_workers() -> dict[str, list[int]]:
     """Run by Celery beat on the `control` queue (any fleet agent consumes it)."""
     return sweep().as_dict()

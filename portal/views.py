@@ -159,7 +159,7 @@ class PortalEvents(PortalView):
 
 
 class PortalChatPause(PortalView):
-    @extend_schema(tags=TAGS, summary="One of the tenant's chats: is the bot paused there by human takeover, and until when",
+    @extend_schema(tags=TAGS, summary="Whether the bot is paused in one of the tenant's chats (human takeover), and until when",
                    responses=ChatPauseOut)
     def get(self, request: Request, chat: str) -> Response:
         return pause_read(tenant_id=self.current_tenant().pk, chat=chat)

@@ -275,6 +275,52 @@ def test_the_qr_goes_idle_after_its_batch_and_refresh_qr_starts_a_new_one(tmp_pa
         run(scenario())
 
 
+def test_an_idle_qr_gets_new_codes_from_the_phone_page_and_from_a_click_on_the_page(tmp_path):
+    sim = Simulator(tmp_path / "simulator.log", qr_rotate_ms=500, extra_args=("--qr-refs-per-batch", "2"))
+
+    async def scenario():
+        async with (sim_client(sim.url) as client, chromium(tmp_path / "profile") as browser,
+                    chromium(tmp_path / "phone") as phone_browser):
+            page = await open_whatsapp(browser, sim.url)
+            await wait_for(page, "Socket.state === 'UNPAIRED_IDLE'", timeout_ms=5000)
+            phone = await phone_browser.newPage()
+            await phone.goto(sim.url.rstrip("/") + "/_sim/")
+            await phone.waitForXPath("//button[text()='Show a new QR']", timeout=5000)
+            (button,) = await phone.xpath("//button[text()='Show a new QR']")
+            await button.click()  # one click on the phone page
+            await wait_for(page, "Socket.state === 'UNPAIRED' && window.recorded.refs.length === 3")
+            await wait_for(page, "Socket.state === 'UNPAIRED_IDLE'", timeout_ms=5000)
+            await page.click("button.status")  # "Click to reload QR code" on the page itself
+            await wait_for(page, "Socket.state === 'UNPAIRED' && window.recorded.refs.length === 5")
+            (device,) = await client.ok("GET", "/_sim/devices")
+            assert (await client.request("POST", f"/_sim/devices/{device['device']}/refresh"))[1]["refreshed"] is False
+            assert (await client.request("POST", "/_sim/devices/nosuchdevice0/refresh"))[0] == 404
+
+    with running(sim):
+        run(scenario())
+
+
+def test_a_device_is_listed_by_the_name_its_page_registers(simulator, tmp_path):
+    async def scenario():
+        async with fresh(simulator) as client, chromium(tmp_path / "profile") as browser:
+            # What whatsapp-web.js's deviceName/browserName options do once the page has loaded.
+            name_it = """() => { const tick = setInterval(() => {
+                if (!window.Debug || typeof window.require !== 'function') return;
+                clearInterval(tick);
+                const utils = window.require('WAWebMiscBrowserUtils'), info = utils.info;
+                utils.info = () => Object.assign({}, info(), { os: 'Acme Bakery', name: 'FlowHQ' });
+            }, 20); }"""
+            page = await open_whatsapp(browser, simulator.url, before=(name_it,))
+            device = await link(page, client, PHONE)
+            await wait_for(page, "Socket.state === 'CONNECTED'")
+            await asyncio.sleep(0.3)
+            assert (await client.device(device))["name"] == "FlowHQ (Acme Bakery)"
+            (phone,) = await client.ok("GET", "/_sim/phones")
+            assert phone["devices"] == [{"device": device, "name": "FlowHQ (Acme Bakery)", "online": True}]
+
+    run(scenario())
+
+
 def test_an_incoming_message_fires_msg_add_with_the_whatsapp_fields(simulator, tmp_path):
     async def scenario():
         async with linked_page(simulator, tmp_path) as (client, page):

@@ -84,6 +84,7 @@ class BotRuntime(Runtime):
         self._sync_watch: asyncio.Task[None] | None = None
         self._version = ""
         self._logging_out = False
+        self._name: str | None = None
         self._memory_guard = asyncio.create_task(guard_memory(self), name="memory-guard")
         self.pipeline = MessagePipeline(self)
         if settings.SESSION_BACKUP:
@@ -103,10 +104,20 @@ class BotRuntime(Runtime):
         self.handle = await launch_browser(self.ctx.tenant_id)
         self.handle.on_crash(lambda: self._post(DriverEvent("browser_crashed", {})))
         self.driver = WhatsAppDriver(self.handle.page, self._post)
-        # The phone lists the linked device by the tenant's name (set before it links).
-        name = await self.db(_tenant_name, self.ctx.tenant_id)
-        await self.driver.open(settings.WHATSAPP_WEB_URL, device_name=name, browser_name=DEVICE_BROWSER_NAME)
+        await self.driver.open(settings.WHATSAPP_WEB_URL, device_name=await self._device_name(),
+                               browser_name=DEVICE_BROWSER_NAME)
         await self._loaded()
+
+    async def _device_name(self) -> str:
+        """The tenant's name, which the phone lists the linked device by (read once; a database
+        that does not answer must not keep the browser from opening)."""
+        if self._name is None:
+            try:
+                self._name = await self.db(_tenant_name, self.ctx.tenant_id)
+            except Exception as exc:
+                log.warning("could not read the tenant's name for the device name", extra={"error": str(exc)})
+                return ""
+        return self._name
 
     async def _loaded(self) -> None:
         """Until WhatsApp Web shows its version (recorded on the session); raises PageNotReady or

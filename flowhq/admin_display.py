@@ -1,9 +1,11 @@
-"""Display pieces shared by the admin pages of tenants and workers: coloured
-status badges, ages ("3s ago"), read-only and styled admin bases."""
+"""Display pieces shared by the admin pages of every app: coloured status badges,
+ages ("3s ago"), read-only and styled admin bases. The badges of one app's rows live
+with that app (tenants/admin/display.py, workers/admin_display.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, TypeVar
 
 from django.contrib import admin
 from django.db.models import Model, QuerySet
@@ -13,9 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from tenants.models import WhatsAppSession
-from workers.models import WorkerProcess
-from workers.states import LIVE_STATUSES
+_M = TypeVar("_M", bound=Model)
 
 TONES = {
     "NEW": "grey", "STOPPED": "grey", "STARTING": "amber", "STOPPING": "amber", "RUNNING": "green",
@@ -45,42 +45,11 @@ def age(moment: datetime | None, now: datetime | None = None) -> str:
     return f"{seconds / 86400:.0f} d ago"
 
 
-def heartbeat_age(worker: WorkerProcess | None) -> SafeString:
-    """The heartbeat's age, in red once a live worker has missed its deadline."""
-    if worker is None:
-        return format_html("-")
-    now = timezone.now()
-    stale = worker.status in LIVE_STATUSES and worker.stale_after is not None and worker.stale_after < now
-    if stale:
-        return format_html(
-            '<span class="fhq-stale" title="stale since {}">{}</span>', age(worker.stale_after, now),
-            age(worker.heartbeat_at, now),
-        )
-    return format_html("{}", age(worker.heartbeat_at, now))
-
-
-def worker_badge(worker: WorkerProcess | None) -> SafeString:
-    """Status and pid, the desired state when it differs, the last error as tooltip."""
-    if worker is None:
-        return format_html("-")
-    label = f"{worker.status} · pid {worker.pid}" if worker.pid else worker.status
-    pill = badge(worker.status, label, worker.last_error)
-    if worker.desired_state != worker.status:
-        return format_html('{} <small class="fhq-quiet">→ {}</small>', pill, worker.desired_state)
-    return pill
-
-
-def session_badge(session: WhatsAppSession | None) -> SafeString:
-    if session is None:
-        return format_html("-")
-    return badge(session.state, session.get_state_display(), session.last_error)
-
-
-def latest_formset(limit: int) -> type[BaseInlineFormSet]:
+def latest_formset(limit: int) -> type[BaseInlineFormSet[Any, Any, Any]]:
     """An inline formset showing only the newest `limit` rows (by the model's ordering)."""
 
-    class Latest(BaseInlineFormSet):
-        def get_queryset(self) -> QuerySet:
+    class Latest(BaseInlineFormSet[Any, Any, Any]):
+        def get_queryset(self) -> QuerySet[Any]:
             if not hasattr(self, "_latest"):
                 self._latest = super().get_queryset()[:limit]
             return self._latest
@@ -96,7 +65,7 @@ def adopt(target: Model, saved: Model) -> None:
     target._state.db = saved._state.db
 
 
-class StyledAdmin(admin.ModelAdmin):
+class StyledAdmin(admin.ModelAdmin[_M]):
     """Loads the badges' stylesheet on the changelist and change pages."""
 
     class Media:
@@ -116,5 +85,5 @@ class ReadOnly:
         return False
 
 
-class ReadOnlyAdmin(ReadOnly, StyledAdmin):
+class ReadOnlyAdmin(ReadOnly, StyledAdmin[_M]):
     pass

@@ -22,6 +22,8 @@ app.autodiscover_tasks()
 # Each is included only in its role's process (FLOWHQ_ROLE=tenant / fleet).
 app.steps["worker"].add("workers.runtime.step:TenantRuntimeStep")
 app.steps["worker"].add("workers.fleet.step:FleetAgentStep")
+# Only in workers that consume the `webhooks` queue.
+app.steps["worker"].add("webhooks.step:WebhookRelayStep")
 
 
 TENANT_ROLE = os.environ.get("FLOWHQ_ROLE") == "tenant"

@@ -43,7 +43,8 @@ def _mask_url(text: str) -> str:
 
 def censored_conf(table: Mapping[str, Any]) -> dict[str, Any]:
     """A Celery configuration table as `inspect conf` should show it."""
-    return mask_urls(filter_hidden_settings(table))
+    masked: dict[str, Any] = mask_urls(filter_hidden_settings(dict(table)))
+    return masked
 
 
 class SafeSettingsFilter(SafeExceptionReporterFilter):

@@ -7,6 +7,7 @@ deployment is an error at start-up rather than a surprise at run time.
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,7 +43,7 @@ class Env:
         value = self.raw(name)
         return default if value is None else value
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def bool(self, name: builtins.str, default: bool = False) -> bool:
         value = self.raw(name)
         if value is None:
             return default
@@ -54,7 +55,7 @@ class Env:
         raise EnvError(name, value, "one of 1/0, true/false, yes/no, on/off")
 
     def int(
-        self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+        self, name: builtins.str, default: int, *, minimum: int | None = None, maximum: int | None = None
     ) -> int:
         value = self.raw(name)
         if value is None:
@@ -69,7 +70,7 @@ class Env:
             raise EnvError(name, value, f"an integer <= {maximum}")
         return number
 
-    def float(self, name: str, default: float, *, minimum: float | None = None) -> float:
+    def float(self, name: builtins.str, default: float, *, minimum: float | None = None) -> float:
         value = self.raw(name)
         if value is None:
             return default
@@ -83,13 +84,13 @@ class Env:
             raise EnvError(name, value, f"a number >= {minimum}")
         return number
 
-    def list(self, name: str, default: list[str]) -> list[str]:
+    def list(self, name: builtins.str, default: list[builtins.str]) -> list[builtins.str]:
         value = self.raw(name)
         if value is None:
             return list(default)
         return [item.strip() for item in value.split(",") if item.strip()]
 
-    def rate(self, name: str, default: str) -> str:
+    def rate(self, name: builtins.str, default: builtins.str) -> builtins.str:
         """A request rate as DRF writes it: `<count>/<second|minute|hour|day>` (`60/minute`)."""
         value = self.raw(name) or default
         count, _, period = value.partition("/")
@@ -97,12 +98,12 @@ class Env:
             raise EnvError(name, value, "a rate like 60/minute (count/second, minute, hour or day)")
         return value
 
-    def path(self, name: str, default: Path, *, base: Path) -> Path:
+    def path(self, name: builtins.str, default: Path, *, base: Path) -> Path:
         value = self.raw(name)
         path = Path(value) if value is not None else default
         return path if path.is_absolute() else (base / path).resolve()
 
-    def url(self, name: str, default: str, *, schemes: tuple[str, ...]) -> str:
+    def url(self, name: builtins.str, default: builtins.str, *, schemes: tuple[builtins.str, ...]) -> builtins.str:
         value = self.raw(name) or default
         scheme = value.split("://", 1)[0] if "://" in value else ""
         if scheme not in schemes:
@@ -110,7 +111,7 @@ class Env:
         return value
 
 
-def load_dotenv(path: Path, environ: dict[str, str] | None = None) -> None:
+def load_dotenv(path: Path, environ: dict[builtins.str, builtins.str] | None = None) -> None:
     """Load KEY=VALUE lines from `path` without overriding what is already set.
 
     `make run` keeps its generated secrets in `.env`; honcho reads the same file.

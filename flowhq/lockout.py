@@ -1,6 +1,7 @@
 """Failed sign-ins counted, and clients locked out, by django-axes — for every way in.
 
-django-axes counts the failures of the Django admin's login form, the API's HTTP Basic
+django-axes counts the failures of the Django admin's login form, the portal web app's
+sign-in (portal/web/forms.py: by email, through the same `authenticate()`), the API's HTTP Basic
 auth (flowhq.api.authentication) and the portal's key (portal.auth) as AccessAttempt
 rows, which the Django admin lists ("Axes" → "Access attempts", with a "locked out"
 filter; deleting a row lifts its lockout). After AUTH_FAILURE_LIMIT failures within

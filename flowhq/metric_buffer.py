@@ -16,16 +16,16 @@ import atexit
 import logging
 import os
 import threading
-import time
 from collections import defaultdict
 
 import redis
 from django.conf import settings
 
+from flowhq.log_throttle import ThrottledWarning
+
 log = logging.getLogger(__name__)
 
 SOCKET_TIMEOUT_S = 0.5
-ERROR_LOG_EVERY_S = 60.0
 
 
 class MetricBuffer:
@@ -37,7 +37,7 @@ class MetricBuffer:
         self._pending: defaultdict[tuple[str, str], int] = defaultdict(int)
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._last_error_log = 0.0
+        self._failed = ThrottledWarning(log, "metrics not sent to Redis; kept for the next try")
         self._thread = threading.Thread(target=self._run, name="metric-buffer", daemon=True)
         self._thread.start()
 
@@ -61,11 +61,7 @@ class MetricBuffer:
             with self._lock:
                 for item, amount in batch.items():
                     self._pending[item] += amount
-            now = time.monotonic()
-            if now - self._last_error_log >= ERROR_LOG_EVERY_S:
-                self._last_error_log = now
-                log.warning("metrics not sent to Redis; kept for the next try",
-                            extra={"error": str(exc)[:200], "series": len(batch)})
+            self._failed("redis", exc, series=len(batch))
             return False
 
     def _run(self) -> None:

@@ -12,8 +12,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 
 from flowhq.env import Env, EnvError, load_dotenv
+
+# Django's admin and form classes take a type argument for mypy (`ModelAdmin[Tenant]`); this lets
+# them take it at run time too. It adds `__class_getitem__` and changes nothing else.
+django_stubs_ext.monkeypatch(include_builtins=False)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = Env()
@@ -48,6 +53,7 @@ INSTALLED_APPS = [
     "webhooks",
     "metrics",
     "portal",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -233,6 +239,46 @@ if PORTAL_SSE_MAX_STREAMS >= WEB_THREADS:
     raise EnvError("PORTAL_SSE_MAX_STREAMS", str(PORTAL_SSE_MAX_STREAMS),
                    f"less than WEB_THREADS ({WEB_THREADS}): event streams must leave the API a thread")
 
+# The portal web app (/portal/, portal/web/): how long an invitation link stays valid, and
+# the address links in emails start with when no request gives one (a command, behind a proxy).
+PORTAL_INVITATION_DAYS = env.int("PORTAL_INVITATION_DAYS", 7, minimum=1)
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", "").rstrip("/")
+# How many of the newest messages the portal's live log (the `activity` event) carries.
+PORTAL_LIVE_MESSAGES = env.int("PORTAL_LIVE_MESSAGES", 20, minimum=1, maximum=200)
+LOGIN_URL = "portal:sign-in"
+LOGIN_REDIRECT_URL = "portal:home"
+# Password-reset emails the portal sends per address asked for, and per client address.
+PORTAL_RESET_RATE = env.rate("PORTAL_RESET_RATE", "5/hour")
+# Password reset links (Django's): valid this long.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT_SECONDS", 3 * 24 * 3600, minimum=60)
+
+# The operators' fleet console (/console/, console/): a worker with this many crashes in a row is
+# "crash-looping"; the message rate reads at most this many of the newest log rows; the page reloads
+# itself this often (0: never).
+CONSOLE_CRASH_LOOP_FAILURES = env.int("CONSOLE_CRASH_LOOP_FAILURES", 2, minimum=1)
+CONSOLE_RATE_MAX_ROWS = env.int("CONSOLE_RATE_MAX_ROWS", 20000, minimum=100)
+CONSOLE_REFRESH_SECONDS = env.int("CONSOLE_REFRESH_SECONDS", 15, minimum=0)
+
+# --- Email (invitations, password resets) ---------------------------------------
+
+# Unset EMAIL_HOST: emails are printed on the web process's console (the demo). Set it (and the
+# rest) to send by SMTP in production; EMAIL_BACKEND overrides either choice.
+EMAIL_HOST = env.str("EMAIL_HOST", "")
+EMAIL_PORT = env.int("EMAIL_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", "")
+# STARTTLS on EMAIL_PORT by default; EMAIL_USE_SSL=1 for TLS from the first byte (port 465) instead.
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", False)
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", not EMAIL_USE_SSL)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise EnvError("EMAIL_USE_TLS", "1", "not together with EMAIL_USE_SSL: choose one")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT_SECONDS", 10, minimum=1)
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "FlowHQ <noreply@localhost>")
+
 # --- Metrics (metrics/, docs/architecture.md "Metrics") ------------------------
 
 # GET /metrics also answers `Authorization: Bearer <METRICS_TOKEN>` (Prometheus); unset: staff only.
@@ -348,7 +394,10 @@ WEBHOOK_RETRY_BASE_MS = env.int("WEBHOOK_RETRY_BASE_MS", 5000, minimum=10)
 WEBHOOK_RETRY_MAX_MS = env.int("WEBHOOK_RETRY_MAX_MS", 4 * 3600 * 1000, minimum=10)
 WEBHOOK_DISABLE_AFTER_HOURS = env.float("WEBHOOK_DISABLE_AFTER_HOURS", 24.0, minimum=0.0001)
 WEBHOOK_KEEP_DAYS = env.int("WEBHOOK_KEEP_DAYS", 14, minimum=1)
-WEBHOOK_SWEEP_INTERVAL_MS = env.int("WEBHOOK_SWEEP_INTERVAL_MS", 10000, minimum=100)
+# How often each `webhooks` worker queues the deliveries that are due (first tries included).
+WEBHOOK_RELAY_INTERVAL_MS = env.int("WEBHOOK_RELAY_INTERVAL_MS", 250, minimum=10)
+# At most this many deliveries wait on the `webhooks` queue; the rest wait, due, in the database.
+WEBHOOK_QUEUE_DEPTH = env.int("WEBHOOK_QUEUE_DEPTH", 200, minimum=1)
 WEBHOOK_SECRET_OVERLAP_HOURS = env.float("WEBHOOK_SECRET_OVERLAP_HOURS", 24.0, minimum=0)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 

@@ -9,7 +9,6 @@ a minute: a scrape answers 200 whenever web does.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 
 import redis
@@ -17,19 +16,19 @@ from django.conf import settings
 from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from flowhq.log_throttle import ThrottledWarning
 from flowhq.redis_metrics import hash_key
 from metrics import http_requests, selectors
 from tenants.states import SessionState, TenantStatus
 from workers.states import WorkerStatus
 
 log = logging.getLogger(__name__)
-ERROR_LOG_EVERY_S = 60.0
 
 
 class FleetCollector(Collector):
     def __init__(self) -> None:
         self._redis: redis.Redis | None = None
-        self._last_error_log: dict[str, float] = {}
+        self._failed = ThrottledWarning(log, "metrics: a source could not be read")
 
     def collect(self) -> Iterator[Metric]:
         sources = GaugeMetricFamily("flowhq_scrape_source_up", "1 if this scrape could read the source.",
@@ -45,12 +44,6 @@ class FleetCollector(Collector):
             sources.add_metric([source], 1)
             yield from families
         yield sources
-
-    def _failed(self, source: str, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._last_error_log.get(source, 0.0) >= ERROR_LOG_EVERY_S:
-            self._last_error_log[source] = now
-            log.warning("metrics: a source could not be read", extra={"source": source, "error": str(exc)[:200]})
 
     def _database(self) -> Iterator[Metric]:
         hosts = selectors.fleet_hosts()
@@ -71,10 +64,10 @@ class FleetCollector(Collector):
         capacity = GaugeMetricFamily("flowhq_fleet_host_capacity", "Tenant workers the host takes.", labels=["host"])
         draining = GaugeMetricFamily("flowhq_fleet_host_draining", "1 if no new tenants are placed on the host.",
                                      labels=["host"])
-        for host in hosts:
-            live.add_metric([host.name], int(host.live))
-            capacity.add_metric([host.name], host.capacity)
-            draining.add_metric([host.name], int(host.draining))
+        for figures in hosts:
+            live.add_metric([figures.name], int(figures.live))
+            capacity.add_metric([figures.name], figures.capacity)
+            draining.add_metric([figures.name], int(figures.draining))
         yield live
         yield capacity
         yield draining

@@ -19,7 +19,7 @@ DURATION = RedisHistogram(
     ("route",),
     (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
-FAMILIES = (REQUESTS, DURATION)
+FAMILIES: tuple[RedisCounter | RedisHistogram, ...] = (REQUESTS, DURATION)
 
 
 def request_observed(*, method: str, status: int, route: str, seconds: float) -> None:

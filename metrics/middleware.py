@@ -12,15 +12,16 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
+from django.urls import ResolverMatch
 
+from flowhq.log_throttle import ThrottledWarning
 from metrics.http_requests import request_observed
 
 log = logging.getLogger(__name__)
-ERROR_LOG_EVERY_S = 60.0
 
 
 def route_name(request: HttpRequest) -> str:
-    match = getattr(request, "resolver_match", None)
+    match: ResolverMatch | None = getattr(request, "resolver_match", None)
     if match is not None and match.view_name:
         return match.view_name.replace("|", "/")
     static = "/" + settings.STATIC_URL.lstrip("/")
@@ -30,7 +31,7 @@ def route_name(request: HttpRequest) -> str:
 class RequestMetricsMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
-        self._last_error_log = 0.0
+        self._failed = ThrottledWarning(log, "request not counted")
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         started = time.perf_counter()
@@ -39,8 +40,5 @@ class RequestMetricsMiddleware:
             request_observed(method=request.method or "", status=response.status_code, route=route_name(request),
                              seconds=time.perf_counter() - started)
         except Exception as exc:  # counting must never fail a request
-            now = time.monotonic()
-            if now - self._last_error_log >= ERROR_LOG_EVERY_S:
-                self._last_error_log = now
-                log.warning("request not counted", extra={"error": str(exc)[:200]})
+            self._failed("requests", exc)
         return response

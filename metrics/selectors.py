@@ -8,7 +8,6 @@ never with the number of messages; pending messages are counted on the partial i
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 from django.apps import apps
@@ -60,5 +59,7 @@ def webhook_backlog() -> int | None:
     """Webhook events waiting for delivery; None while the webhooks app is not installed."""
     if not apps.is_installed("webhooks"):
         return None
-    selectors = importlib.import_module("webhooks.selectors")
-    return int(selectors.backlog_count())
+    # Imported here, not above: its models cannot load while the app is not installed.
+    from webhooks.selectors import backlog_count
+
+    return backlog_count()

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
@@ -18,7 +19,11 @@ from metrics.collector import REGISTRY
 class MetricsView(APIView):
     """GET /metrics: Prometheus text format; refusals are the API's JSON errors (401, 403, 429)."""
 
-    authentication_classes = [MetricsTokenAuthentication, *api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+    # api_settings imports the dotted paths of the setting; the stubs type the setting as written.
+    authentication_classes = [
+        MetricsTokenAuthentication,
+        *cast("list[type[BaseAuthentication]]", api_settings.DEFAULT_AUTHENTICATION_CLASSES),
+    ]
     permission_classes = [IsStaffOrMetricsToken]
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[BaseRenderer, str]:

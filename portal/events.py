@@ -11,6 +11,10 @@ The bot writes its state to the database, so the stream polls the database
 - `qr`: the same body as `GET /qr`, when the session's state or QR changed
   (`state`, `qr_issued_at`, the QR itself);
 - `gone`: the user lost their membership; the stream ends.
+- `activity` (only when the stream is asked for `live_messages`, as the portal web app's is):
+  the newest messages of the log and the chats paused by human takeover, when any of them
+  changed (`{"messages": [log entry, ...], "paused": [{chat, paused_until, reason}, ...]}`);
+  one indexed query each (`message_log_newest`, `chat_pause_tenant_until`).
 
 A comment line goes out every `PORTAL_SSE_KEEPALIVE_SECONDS` so proxies keep
 the connection open and a client that went away is noticed (the write fails).
@@ -37,8 +41,9 @@ from flowhq.api.exceptions import error_body
 from flowhq.errors import Unavailable
 from portal.serializers import status_data
 from tenants import selectors
-from tenants.api.serializers import QrOut
+from tenants.api.serializers import MessageLogOut, QrOut
 from tenants.models import WhatsAppSession
+from tenants.takeover import chat_pause_list
 
 
 class TooManyStreams(Unavailable):
@@ -115,13 +120,16 @@ def tenant_events(
     keepalive_seconds: float,
     lifetime_seconds: float,
     retry_ms: int,
+    live_messages: int = 0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[str]:
-    """The event stream of the tenant that `email` is a member of, for at most `lifetime_seconds`."""
+    """The event stream of the tenant that `email` is a member of, for at most `lifetime_seconds`;
+    with `live_messages`, `activity` events carry that many of the newest log entries."""
     started = last_write = clock()
     last_status: tuple[Any, ...] | None = None
     last_qr: tuple[Any, ...] | None = None
+    last_activity: tuple[Any, ...] | None = None
     try:
         yield f"retry: {retry_ms}\n\n"
         while True:
@@ -152,6 +160,13 @@ def tenant_events(
                 last_write = clock()
                 yield sse("qr", QrOut(shown).data)
 
+            if live_messages:
+                activity_key, activity = _activity(tenant_id=tenant.pk, newest=live_messages)
+                if activity_key != last_activity:
+                    last_activity = activity_key
+                    last_write = clock()
+                    yield sse("activity", activity)
+
             now = clock()
             if now - started >= lifetime_seconds:
                 yield ": lifetime reached, reconnect\n\n"
@@ -162,6 +177,22 @@ def tenant_events(
             sleep(poll_seconds)
     finally:
         _release_connection()
+
+
+def _activity(*, tenant_id: int, newest: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The tenant's newest messages and running pauses, and what tells whether they changed."""
+    messages = list(selectors.message_log_list(tenant_id=tenant_id)[:newest])
+    pauses = list(chat_pause_list(tenant_id=tenant_id))
+    key = (
+        tenant_id,
+        tuple((m.pk, m.updated_at) for m in messages),
+        tuple((p.chat, p.paused_until) for p in pauses),
+    )
+    data = {
+        "messages": MessageLogOut(messages, many=True).data,
+        "paused": [{"chat": p.chat, "paused_until": p.paused_until, "reason": p.reason} for p in pauses],
+    }
+    return key, data
 
 
 def _release_connection() -> None:

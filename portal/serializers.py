@@ -13,7 +13,7 @@ from workers.api.serializers import WorkerOut
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ().-]+$")
 
 
-class PortalStatusOut(serializers.Serializer):
+class PortalStatusOut(serializers.Serializer[Any]):
     """What the portal's dashboard shows: the tenant, its WhatsApp session and worker, and the request."""
 
     tenant = TenantOut()

@@ -8,6 +8,8 @@ PORTAL_INTERNAL_KEY={secrets.token_urlsafe(32)}
 DEMO_ADMIN_PASSWORD={secrets.token_urlsafe(12)}
 # Flower (http://127.0.0.1:5555) asks for this user:password.
 FLOWER_BASIC_AUTH=flower:{secrets.token_urlsafe(18)}
+# Prometheus reads http://127.0.0.1:8000/metrics with `Authorization: Bearer <this>`.
+METRICS_TOKEN={secrets.token_urlsafe(32)}
 # The demo serves plain HTTP on localhost.
 SECURE_SSL_REDIRECT=0
 SESSION_COOKIE_SECURE=0

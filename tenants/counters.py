@@ -42,7 +42,7 @@ RATE_LIMIT_WAITS = RedisCounter(
     "Outgoing messages that had to wait for the tenant's rate limit.",
     ("tenant",),
 )
-FAMILIES = (MESSAGES, REPLY_LATENCY, RECONNECTS, RATE_LIMIT_WAITS)
+FAMILIES: tuple[RedisCounter | RedisHistogram, ...] = (MESSAGES, REPLY_LATENCY, RECONNECTS, RATE_LIMIT_WAITS)
 
 
 def tenant_scope(host: str) -> str:

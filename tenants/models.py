@@ -70,6 +70,10 @@ class PortalMembership(models.Model):
 
     email = models.EmailField()
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="members")
+    # Granted by an operator: the member may change the tenant's reply templates in the portal.
+    can_edit_templates = models.BooleanField(
+        default=False, help_text="May add, change and delete the tenant's reply templates in the portal."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

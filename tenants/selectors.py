@@ -34,6 +34,16 @@ def tenant_for_member(*, email: str) -> Tenant | None:
     return membership.tenant if membership else None
 
 
+def membership_for_member(*, email: str) -> PortalMembership | None:
+    """The membership of `email` (with its tenant, session and worker), if any."""
+    return (
+        PortalMembership.objects.select_related("tenant__session", "tenant__worker")
+        .alias(email_lower=Lower("email"))
+        .filter(email_lower=email.strip().lower())
+        .first()
+    )
+
+
 def member_list(*, tenant: Tenant) -> QuerySet[PortalMembership]:
     return tenant.members.order_by("email")
 

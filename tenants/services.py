@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -25,6 +26,7 @@ from tenants.templates import validate_template
 
 log = logging.getLogger(__name__)
 _SLUG_ATTEMPTS = 20
+_T = TypeVar("_T")
 
 
 def _free_slug(base: str) -> str:
@@ -48,9 +50,7 @@ def tenant_create(
     *, name: str, slug: str = "", rate_limit_per_minute: int | None = None, reply_in_groups: bool = False,
     reply_to_media: bool = True,
 ) -> Tenant:
-    """Create a tenant with its (empty) WhatsApp session and worker record."""
-    from workers.models import WorkerProcess
-
+    """Create a tenant with its (empty) WhatsApp session; its worker record comes with it (`tenant_created`)."""
     name = name.strip()
     if not name:
         raise ValidationFailed("A tenant needs a name.", details={"name": ["This field may not be blank."]})
@@ -64,7 +64,7 @@ def tenant_create(
                     reply_in_groups=reply_in_groups, reply_to_media=reply_to_media,
                 )
                 WhatsAppSession.objects.create(tenant=tenant)
-                WorkerProcess.objects.create(tenant=tenant)
+                signals.tenant_created.send(sender=Tenant, tenant=tenant)
                 return tenant
         except IntegrityError:
             if slug:
@@ -96,17 +96,12 @@ def tenant_update(*, tenant: Tenant, **fields: Any) -> Tenant:
 
 
 def tenant_delete(*, tenant: Tenant) -> None:
-    from workers.states import DesiredState, WorkerStatus
-
-    worker = getattr(tenant, "worker", None)
-    if worker is not None and (
-        worker.desired_state == DesiredState.RUNNING or worker.status != WorkerStatus.STOPPED
-    ):
-        raise Conflict("Stop the tenant's worker before deleting the tenant.")
+    """Delete the tenant, unless a receiver of `tenant_deleting` refuses (its worker still runs)."""
+    signals.tenant_deleting.send(sender=Tenant, tenant=tenant)
     tenant.delete()
 
 
-def _mirror(move_status: Any, *, strict: bool, what: str, tenant_id: int) -> Any:
+def _mirror(move_status: Callable[[], _T], *, strict: bool, what: str, tenant_id: int) -> _T | None:
     """Run a status move; with `strict=False` an illegal one is logged and skipped.
 
     The bot, the agent and the sweep mirror what they see into the tenant's and
@@ -182,6 +177,14 @@ def membership_add(*, tenant: Tenant, email: str) -> tuple[PortalMembership, boo
         return membership_add(tenant=tenant, email=email)
 
 
+def membership_grant(*, membership: PortalMembership, can_edit_templates: bool) -> PortalMembership:
+    """What the member may do in the portal beyond seeing: change the tenant's reply templates."""
+    if membership.can_edit_templates != can_edit_templates:
+        membership.can_edit_templates = can_edit_templates
+        membership.save(update_fields=["can_edit_templates"])
+    return membership
+
+
 def membership_remove(*, tenant: Tenant, email: str) -> None:
     deleted, _ = PortalMembership.objects.filter(tenant=tenant, email__iexact=email.strip()).delete()
     if not deleted:
@@ -231,9 +234,7 @@ def _must_be_pending(request: SetupRequest) -> None:
 
 
 def _templates_changed(tenant_id: int) -> None:
-    from workers.commands import templates_changed
-
-    templates_changed(tenant_id)
+    signals.templates_changed.send(sender=Tenant, tenant_id=tenant_id)
 
 
 def template_create(*, tenant: Tenant, match: str, pattern: str = "", body: str, priority: int = 0,

@@ -31,7 +31,7 @@ import regex
 from flowhq.errors import ValidationFailed
 from tenants.models import MatchKind
 
-KIND_ORDER = {MatchKind.EXACT: 0, MatchKind.KEYWORD: 1, MatchKind.REGEX: 2, MatchKind.DEFAULT: 3}
+KIND_ORDER: dict[str, int] = {MatchKind.EXACT: 0, MatchKind.KEYWORD: 1, MatchKind.REGEX: 2, MatchKind.DEFAULT: 3}
 PLACEHOLDERS = frozenset({"name", "number", "tenant"})
 MATCH_TIMEOUT_S = 0.05
 MATCH_BUDGET_S = 0.5
@@ -106,7 +106,7 @@ def render(body: str, *, name: str, number: str, tenant: str) -> str:
     else is left as written), cut to TEXT_MAX_CHARS."""
     values = {"name": name or number, "number": number, "tenant": tenant}
 
-    def fill(found: Any) -> str:
+    def fill(found: regex.Match[str]) -> str:
         token = found.group(0)
         return token[0] if found.group(1) is None else values[found.group(1)]
 

@@ -57,7 +57,7 @@ def resolve(url: str) -> Target:
         found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, ValueError):
         raise _refuse(url, f"the host {parts.hostname} does not resolve") from None
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in found]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
     allowed = addresses if settings.WEBHOOK_ALLOW_PRIVATE else [ip for ip in addresses if not _forbidden(ip)]
     # Every address must pass: a name with one public and one private address is refused as a whole.
     if not allowed or len(allowed) != len(addresses):

@@ -23,7 +23,7 @@ from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 LATEST = 20
 
 
-class EndpointForm(forms.ModelForm):
+class EndpointForm(forms.ModelForm[WebhookEndpoint]):
     url = forms.URLField(max_length=2000, assume_scheme="https")
 
     class Meta:
@@ -31,7 +31,7 @@ class EndpointForm(forms.ModelForm):
         fields = ["tenant", "url", "events", "description", "enabled"]
 
     def clean_url(self) -> str:
-        url = self.cleaned_data["url"]
+        url: str = self.cleaned_data["url"]
         try:
             addresses.resolve(url)
         except FlowHQError as exc:
@@ -45,14 +45,13 @@ class EndpointForm(forms.ModelForm):
             raise forms.ValidationError(exc.message) from None
 
 
-class DeliveryInline(ReadOnly, admin.TabularInline):
+class DeliveryInline(ReadOnly, admin.TabularInline[WebhookDelivery, WebhookEndpoint]):
     model = WebhookDelivery
     formset = latest_formset(LATEST)
     extra = 0
     max_num = 0
-    fields = ["created_at", "event", "status", "attempts", "last_status_code", "last_latency_ms", "last_error",
-              "next_attempt_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "event", "status", "attempts", "last_status_code", "last_latency_ms",
+                                "last_error", "next_attempt_at")
     show_change_link = True
     verbose_name_plural = f"latest {LATEST} deliveries"
 
@@ -63,7 +62,7 @@ def _show_secret(request: HttpRequest, endpoint: WebhookEndpoint, secret: str, w
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(StyledAdmin):
+class WebhookEndpointAdmin(StyledAdmin[WebhookEndpoint]):
     form = EndpointForm
     list_display = ["url", "tenant", "enabled_badge", "events", "failing_since", "disabled_reason", "deliveries"]
     list_filter = ["enabled"]
@@ -81,7 +80,7 @@ class WebhookEndpointAdmin(StyledAdmin):
 
     @admin.display(description="deliveries")
     def deliveries(self, endpoint: WebhookEndpoint) -> SafeString:
-        if endpoint.pk is None:
+        if not endpoint.pk:  # the add page's unsaved endpoint
             return format_html("{}", "—")
         url = reverse("admin:webhooks_webhookdelivery_changelist") + f"?endpoint__id__exact={endpoint.pk}"
         return format_html('<a href="{}">all deliveries</a>', url)
@@ -95,7 +94,7 @@ class WebhookEndpointAdmin(StyledAdmin):
         adopt(obj, endpoint)
         _show_secret(request, endpoint, secret, "The signing secret")
 
-    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         disabled = WebhookEndpoint.objects.filter(enabled=False).exclude(disabled_reason="")[:5]
         for endpoint in disabled:
             messages.warning(request, f"Webhook endpoint {endpoint.url} was disabled: {endpoint.disabled_reason}")
@@ -114,16 +113,16 @@ class WebhookEndpointAdmin(StyledAdmin):
             _show_secret(request, endpoint, secret, "The new signing secret")
 
 
-class AttemptInline(ReadOnly, admin.TabularInline):
+class AttemptInline(ReadOnly, admin.TabularInline[WebhookAttempt, WebhookDelivery]):
     model = WebhookAttempt
     extra = 0
     max_num = 0
-    fields = ["number", "started_at", "status_code", "latency_ms", "error", "response_excerpt", "next_attempt_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("number", "started_at", "status_code", "latency_ms", "error", "response_excerpt",
+                                "next_attempt_at")
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin[WebhookDelivery]):
     list_display = ["created_at", "event_type", "event", "endpoint", "status", "attempts", "last_status_code",
                     "last_latency_ms", "last_error", "next_attempt_at"]
     list_filter = ["status", "event__type"]

@@ -77,7 +77,7 @@ class DeliveryStatus(models.TextChoices):
 class WebhookDelivery(models.Model):
     """One event for one endpoint. `next_attempt_at` is the deadline and the lease: a worker claims
     a due delivery by moving it forward past its own timeout, so a worker killed mid-delivery only
-    delays it until the sweep finds it due again."""
+    delays it until the relay finds it due again."""
 
     event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")

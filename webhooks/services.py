@@ -27,8 +27,8 @@ from webhooks.states import DELIVERY_MACHINE
 log = logging.getLogger(__name__)
 
 SUBSCRIBABLE = sorted(t.value for t in EventType if t != EventType.TEST)
-# Longest a retry waits on the queue (a Celery countdown); longer waits are left to the sweep.
-COUNTDOWN_MAX_S = 600
+# Deliveries the relay queues per pass (it runs again at once while passes are full).
+RELAY_BATCH = 500
 
 
 # --- endpoints ---------------------------------------------------------------------------------
@@ -131,10 +131,9 @@ def _event_write(*, tenant_id: int, event_type: str, data: dict[str, Any],
     event_id = f"msg_{uuid.uuid4().hex}"
     event = WebhookEvent.objects.create(event_id=event_id, tenant_id=tenant_id, type=event_type,
                                         body=_body(event_id, event_type, data, now))
-    deliveries = WebhookDelivery.objects.bulk_create(
+    # Due at once: the relay queues them (nothing is published from the change's transaction).
+    WebhookDelivery.objects.bulk_create(
         [WebhookDelivery(event=event, endpoint_id=pk, next_attempt_at=now) for pk in endpoint_ids])
-    for delivery in deliveries:
-        transaction.on_commit(lambda pk=delivery.pk: dispatch.enqueue(pk, now), robust=True)
     return event
 
 
@@ -165,8 +164,7 @@ def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
     with transaction.atomic():
         delivery, _ = move(WebhookDelivery, delivery.pk, machine=DELIVERY_MACHINE, field="status", to=D.PENDING,
                            fields={"attempts": 0, "next_attempt_at": now, "last_error": ""})
-        transaction.on_commit(lambda: dispatch.enqueue(delivery.pk, now), robust=True)
-    return delivery
+    return delivery  # due now: the relay queues it
 
 
 # --- delivering --------------------------------------------------------------------------------
@@ -175,24 +173,29 @@ def _claim_lease() -> timedelta:
     return timedelta(milliseconds=settings.WEBHOOK_TIMEOUT_MS * 2 + 2000)
 
 
-def _queue_lease() -> timedelta:
-    return timedelta(milliseconds=max(60_000, settings.WEBHOOK_SWEEP_INTERVAL_MS * 6))
+# How long a queued message has to be taken before the relay queues the delivery again (the message
+# was lost, or the worker that took it died before claiming it). The relay keeps the queue shallow
+# (WEBHOOK_QUEUE_DEPTH), so a message waits there far less than this.
+QUEUE_LEASE = timedelta(minutes=10)
 
 
-def deliveries_due_enqueue(*, limit: int = 500) -> int:
-    """The sweep: queue the deliveries whose deadline passed (never queued, lost, or their worker
-    died mid-request), each under a new deadline that is its token. Returns how many."""
+def deliveries_due_enqueue(*, limit: int = RELAY_BATCH) -> int:
+    """The relay's pass: queue the deliveries whose deadline passed (just written, a retry whose time
+    came, or lost with their message or worker), each under a new deadline that is its token.
+
+    Rows another relay holds are skipped, so relays in several workers never queue one twice.
+    Returns how many were queued."""
     now = timezone.now()
-    token = now + _queue_lease()
-    queued = 0
-    due = (WebhookDelivery.objects.filter(status=D.PENDING, next_attempt_at__lte=now)
-           .order_by("next_attempt_at").values_list("pk", "next_attempt_at")[:limit])
-    for pk, deadline in due:
-        if WebhookDelivery.objects.filter(pk=pk, status=D.PENDING, next_attempt_at=deadline).update(
-                next_attempt_at=token):
-            dispatch.enqueue(pk, token)
-            queued += 1
-    return queued
+    token = now + QUEUE_LEASE
+    with transaction.atomic():
+        due = list(WebhookDelivery.objects.select_for_update(skip_locked=True)
+                   .filter(status=D.PENDING, next_attempt_at__lte=now)
+                   .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+        if due:
+            WebhookDelivery.objects.filter(pk__in=due).update(next_attempt_at=token)
+    for pk in due:
+        dispatch.enqueue(pk, token)
+    return len(due)
 
 
 def delivery_attempt(*, delivery_id: int, token: datetime) -> WebhookDelivery | None:
@@ -261,11 +264,7 @@ def _record(delivery: WebhookDelivery, outcome: sender.Outcome, *, started: date
         "tenant": delivery.event.tenant_id, "endpoint": endpoint.pk, "event": delivery.event.event_id,
         "attempt": delivery.attempts, "status": outcome.status_code, "ms": outcome.latency_ms,
         "result": delivery.status, "error": error[:200]})
-    if retry_at is not None and delivery.status == D.PENDING:
-        delay = (retry_at - timezone.now()).total_seconds()
-        if delay <= COUNTDOWN_MAX_S:
-            dispatch.enqueue(delivery.pk, retry_at, countdown_s=max(0.0, delay))
-    return delivery
+    return delivery  # a retry is queued by the relay when its time comes
 
 
 def deliveries_prune(*, keep_days: int | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -64,7 +65,7 @@ def _listing(labels: list[str]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
-def run_lifecycle(modeladmin: admin.ModelAdmin, request: HttpRequest, tenant_ids: Iterable[int], verb: str) -> None:
+def run_lifecycle(modeladmin: admin.ModelAdmin[Any], request: HttpRequest, tenant_ids: Iterable[int], verb: str) -> None:
     """Apply the lifecycle operation `verb` to each tenant and say what happened."""
     op = OPERATIONS[verb]
     ids = sorted(set(tenant_ids))
@@ -109,12 +110,12 @@ def run_lifecycle(modeladmin: admin.ModelAdmin, request: HttpRequest, tenant_ids
         )
 
 
-def lifecycle_actions(tenant_id_of: Callable[[QuerySet], Iterable[int]]) -> list[Callable[..., None]]:
+def lifecycle_actions(tenant_id_of: Callable[[QuerySet[Any]], Iterable[int]]) -> list[Callable[..., None]]:
     """Admin actions start/stop/restart/force-restart for a changelist of tenants or workers."""
 
     def make(op: LifecycleOp) -> Callable[..., None]:
         @admin.action(description=op.description, permissions=["change"])
-        def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        def action(modeladmin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Any]) -> None:
             run_lifecycle(modeladmin, request, tenant_id_of(queryset), op.verb)
 
         action.__name__ = op.action_name

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db.models import DateTimeField, ExpressionWrapper
+from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Now
 
 
-def db_now_plus(ms: int) -> ExpressionWrapper:
+def db_now_plus(ms: int) -> ExpressionWrapper[CombinedExpression]:
     return ExpressionWrapper(Now() + timedelta(milliseconds=ms), output_field=DateTimeField())

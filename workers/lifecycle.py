@@ -77,7 +77,7 @@ def worker_start_outcome(*, tenant_id: int, reason: str = "start requested") -> 
         if worker.desired_state == DesiredState.RUNNING and worker.status in (W.STARTING, W.RUNNING, W.STOPPING):
             return Outcome(worker, False, _already(worker, DesiredState.RUNNING))
         host = worker.host if host_is_live(worker.host) else (choose_host() or "")
-        fields = {
+        fields: dict[str, Any] = {
             "desired_state": DesiredState.RUNNING,
             "host": host,
             "consecutive_failures": 0,
@@ -104,9 +104,9 @@ def worker_stop_outcome(*, tenant_id: int, reason: str = "stop requested") -> Ou
         worker = _locked(tenant_id)
         if worker.desired_state == DesiredState.STOPPED and worker.status in (W.STOPPED, W.STOPPING):
             return Outcome(worker, False, _already(worker, DesiredState.STOPPED))
-        fields = {"desired_state": DesiredState.STOPPED, "force_requested": False}
+        fields: dict[str, Any] = {"desired_state": DesiredState.STOPPED, "force_requested": False}
         no_process = worker.status == W.STOPPED or not worker.host
-        if no_process and not WORKER_MACHINE.can(worker.status, W.STOPPED):
+        if no_process and not WORKER_MACHINE.can(W(worker.status), W.STOPPED):
             worker_transition(worker_id=worker.pk, to=W.STOPPING, reason=reason)
         to = W.STOPPED if no_process else W.STOPPING
         if no_process:
@@ -132,11 +132,12 @@ def worker_restart(*, tenant_id: int, force: bool = False, reason: str = "") -> 
                 "The worker is stopped: start it instead of restarting it.",
                 details={"status": worker.status, "desired_state": worker.desired_state},
             )
-        fields = {"force_requested": force, "consecutive_failures": 0, "last_error": ""}
+        fields: dict[str, Any] = {"force_requested": force, "consecutive_failures": 0, "last_error": ""}
         if not host_is_live(worker.host):
             fields["host"] = choose_host() or ""
             fields["last_error"] = "" if fields["host"] else NO_HOST
-        to = {W.STARTING: W.STOPPING, W.RUNNING: W.STOPPING, W.ERROR: W.STARTING}.get(worker.status, worker.status)
+        status = W(worker.status)
+        to = {W.STARTING: W.STOPPING, W.RUNNING: W.STOPPING, W.ERROR: W.STARTING}.get(status, status)
         if to == W.STARTING:
             fields["stale_after"] = _startup_deadline()
         worker = worker_transition(worker_id=worker.pk, to=to, reason=reason, computed=_next_epoch, **fields)
@@ -162,7 +163,7 @@ def worker_recycle(*, tenant_id: int, epoch: int, reason: str, uptime_ms: float)
                                        consecutive_failures=failures)
             tenant_transition(tenant_id=tenant_id, to=TenantStatus.ERROR, reason=reason, strict=False)
         else:
-            to = W.STOPPING if worker.status in (W.STARTING, W.RUNNING) else worker.status
+            to = W.STOPPING if worker.status in (W.STARTING, W.RUNNING) else W(worker.status)
             worker = worker_transition(worker_id=worker.pk, to=to, reason=reason, computed=_next_epoch,
                                        consecutive_failures=failures)
             tenant_transition(tenant_id=tenant_id, to=TenantStatus.STARTING, reason=reason, strict=False)

@@ -96,10 +96,10 @@ def session_logout(*, tenant_id: int, reason: str = "logout requested") -> LinkO
         if worker.status != W.STOPPED and worker.status != W.ERROR:
             raise Conflict(f"The worker is {worker.status.lower()}: log out once it is running or stopped.",
                            details={"status": worker.status})
-        session = session_transition(tenant_id=tenant_id, to=S.LOGGED_OUT, phone="", qr="", wa_state="",
-                           last_error=f"logged out: {reason}")
+        logged_out = session_transition(tenant_id=tenant_id, to=S.LOGGED_OUT, phone="", qr="", wa_state="",
+                                        last_error=f"logged out: {reason}")
         profile_backup_delete(tenant_id=tenant_id)
     shutil.rmtree(session_dir(tenant_id), ignore_errors=True)  # the browser profile holds the link too
     log.info("logged out with no worker running: stored link deleted", extra={"tenant": tenant_id})
-    assert session is not None
-    return LinkOutcome(session, False, "logged out")
+    assert logged_out is not None  # strict: an illegal move raises instead
+    return LinkOutcome(logged_out, False, "logged out")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypedDict
 
 from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Now
+from django_stubs_ext import WithAnnotations
 
 from workers.models import FleetHost, WorkerProcess
 from workers.states import DesiredState
@@ -20,7 +22,14 @@ def host_is_live(name: str) -> bool:
     return bool(name) and live_hosts().filter(name=name).exists()
 
 
-def hosts_with_load() -> QuerySet[FleetHost]:
+class Load(TypedDict):
+    """What hosts_with_load() adds to each host: its running workers, and the slots left."""
+
+    assigned: int
+    free: int
+
+
+def hosts_with_load() -> QuerySet[WithAnnotations[FleetHost, Load]]:
     assigned = (
         WorkerProcess.objects.filter(host=OuterRef("name"), desired_state=DesiredState.RUNNING)
         .order_by()

@@ -167,7 +167,7 @@ def place_unplaced() -> list[int]:
             break
         with transaction.atomic():
             worker = _claim(
-                worker_id, to=status, reason=f"placed on {target}",
+                worker_id, to=W(status), reason=f"placed on {target}",
                 check=lambda w: w.host == "" and w.desired_state == DesiredState.RUNNING,
                 host=target, last_error="",
                 stale_after=timezone.now() + timedelta(milliseconds=settings.WORKER_STARTUP_GRACE_MS),

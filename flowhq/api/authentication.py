@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import Field
 from django.http import HttpRequest
 from drf_spectacular.authentication import BasicScheme
 from rest_framework import authentication, exceptions
@@ -55,7 +56,8 @@ class BasicAuthentication(authentication.BasicAuthentication):
 
 def _username_max_length() -> int:
     model = get_user_model()
-    return model._meta.get_field(model.USERNAME_FIELD).max_length or 150
+    field = model._meta.get_field(model.USERNAME_FIELD)
+    return (field.max_length if isinstance(field, Field) else None) or 150
 
 
 class BasicAuthenticationScheme(BasicScheme):

@@ -43,9 +43,8 @@ def _drf_message(exc: drf.APIException) -> tuple[str, Any]:
         detail = exc.detail
         if isinstance(detail, dict):
             return "The request is not valid; see details.", detail
-        if isinstance(detail, list):
-            return "; ".join(str(item) for item in detail) or "Invalid request.", {"non_field_errors": detail}
-        return str(detail), {}
+        # DRF makes any other detail a list.
+        return "; ".join(str(item) for item in detail) or "Invalid request.", {"non_field_errors": detail}
     return str(exc.detail), {}
 
 
@@ -63,10 +62,13 @@ def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
         code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), exc.default_code)
         message, details = _drf_message(exc)
         headers = {}
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
-        if getattr(exc, "wait", None):
-            headers["Retry-After"] = str(int(exc.wait))
+        # Only some subclasses carry these (NotAuthenticated via the view, Throttled).
+        auth_header = getattr(exc, "auth_header", None)
+        if auth_header:
+            headers["WWW-Authenticate"] = auth_header
+        wait = getattr(exc, "wait", None)
+        if wait:
+            headers["Retry-After"] = str(int(wait))
         return Response(error_body(code, message, details), status=exc.status_code, headers=headers)
     return None
 

@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 
-class InputSerializer(serializers.Serializer):
+class InputSerializer(serializers.Serializer[Any]):
     """Validates a request body and refuses fields it does not know.
 
     A typo such as `{"nmae": ...}` is a 400 naming the field, not a silent no-op, and

@@ -1,6 +1,7 @@
 """The Django admin of the tenant domain: the operator's cockpit.
 
-The tenant changelist shows every bot's health at a glance (coloured badges,
+The tenant changelist (workers/admin_tenant.py: it shows the worker, so the
+workers app registers it) shows every bot's health at a glance (coloured badges,
 heartbeat age, host) in a fixed number of queries. The tenant page adds the
 live block — the QR code while the session waits for a scan, the session, the
 worker and its latest transitions — refreshed in place from a small staff-only
@@ -16,5 +17,6 @@ admin.site.site_header = "FlowHQ operations"
 admin.site.site_title = "FlowHQ admin"
 admin.site.index_title = "Tenants, workers and fleet"
 
-# Registration happens on import: the tenant page and the other models' pages.
-from tenants.admin import related, tenant  # noqa: E402, F401
+# Registration happens on import. The tenant page itself shows the tenant's worker, so it is
+# registered by the workers app (workers/admin_tenant.py); these are the other models' pages.
+from tenants.admin import related  # noqa: E402, F401

@@ -20,7 +20,7 @@ TENANT_FIELDS = ("name", "slug", "rate_limit_per_minute")
 POLICY_FIELDS = ("reply_in_groups", "reply_to_media")
 
 
-class ReplyTemplateForm(forms.ModelForm):
+class ReplyTemplateForm(forms.ModelForm[ReplyTemplate]):
     """Refuses what the API refuses (tenants.templates.validate_template), next to the field."""
 
     class Meta:
@@ -28,7 +28,8 @@ class ReplyTemplateForm(forms.ModelForm):
         fields = list(TEMPLATE_FIELDS)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if self.instance.pk and not self.has_changed():
             return cleaned
         if any(name in self.errors for name in ("match", "pattern", "body")):
@@ -44,7 +45,7 @@ class ReplyTemplateForm(forms.ModelForm):
         return cleaned
 
 
-def save_template_formset(formset: BaseInlineFormSet) -> None:
+def save_template_formset(formset: BaseInlineFormSet[ReplyTemplate, Tenant, Any]) -> None:
     """Apply a tenant page's template edits through the services, which validate and tell the running bot."""
     formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
     deleted = set(formset.deleted_forms)
@@ -69,13 +70,13 @@ def save_template_formset(formset: BaseInlineFormSet) -> None:
 
 
 
-class MembershipForm(forms.ModelForm):
+class MembershipForm(forms.ModelForm[PortalMembership]):
     class Meta:
         model = PortalMembership
         fields = ["email"]
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip()
+        email: str = self.cleaned_data["email"].strip()
         other = (
             PortalMembership.objects.filter(email__iexact=email).exclude(pk=self.instance.pk)
             .select_related("tenant").first()
@@ -85,7 +86,7 @@ class MembershipForm(forms.ModelForm):
         return email
 
 
-class MembershipFormSet(BaseInlineFormSet):
+class MembershipFormSet(BaseInlineFormSet[PortalMembership, Tenant, forms.ModelForm[PortalMembership]]):
     def clean(self) -> None:
         super().clean()
         seen: set[str] = set()
@@ -99,7 +100,7 @@ class MembershipFormSet(BaseInlineFormSet):
             seen.add(email.casefold())
 
 
-def save_membership_formset(formset: BaseInlineFormSet) -> None:
+def save_membership_formset(formset: BaseInlineFormSet[PortalMembership, Tenant, Any]) -> None:
     """New members are linked by the membership service (one tenant per email, case-insensitive)."""
     formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
     deleted = set(formset.deleted_forms)
@@ -115,12 +116,14 @@ def save_membership_formset(formset: BaseInlineFormSet) -> None:
     for form in formset.extra_forms:
         if form.has_changed() and form not in deleted:
             membership, _ = services.membership_add(tenant=formset.instance, email=form.cleaned_data["email"])
+            if form.cleaned_data.get("can_edit_templates"):
+                services.membership_grant(membership=membership, can_edit_templates=True)
             form.instance = membership
             formset.new_objects.append(membership)
 
 
 
-class TenantForm(forms.ModelForm):
+class TenantForm(forms.ModelForm[Tenant]):
     class Meta:
         model = Tenant
         fields = [*TENANT_FIELDS, *POLICY_FIELDS]

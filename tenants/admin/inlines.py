@@ -6,12 +6,12 @@ from django.contrib import admin
 
 from flowhq.admin_display import ReadOnly, latest_formset
 from tenants.admin.forms import TEMPLATE_FIELDS, MembershipForm, MembershipFormSet, ReplyTemplateForm
-from tenants.models import MessageLog, PortalMembership, ReplyTemplate
+from tenants.models import MessageLog, PortalMembership, ReplyTemplate, Tenant
 
 LATEST_MESSAGES = 20
 
 
-class ReplyTemplateInline(admin.TabularInline):
+class ReplyTemplateInline(admin.TabularInline[ReplyTemplate, Tenant]):
     model = ReplyTemplate
     form = ReplyTemplateForm
     extra = 0
@@ -19,22 +19,21 @@ class ReplyTemplateInline(admin.TabularInline):
 
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(admin.TabularInline[PortalMembership, Tenant]):
     model = PortalMembership
     form = MembershipForm
     formset = MembershipFormSet
     extra = 0
-    fields = ["email", "created_at"]
+    fields = ["email", "can_edit_templates", "created_at"]
     readonly_fields = ["created_at"]
     verbose_name_plural = "portal members"
 
 
 
-class MessageLogInline(ReadOnly, admin.TabularInline):
+class MessageLogInline(ReadOnly, admin.TabularInline[MessageLog, Tenant]):
     model = MessageLog
     formset = latest_formset(LATEST_MESSAGES)
-    fields = ["created_at", "direction", "chat", "short_body", "status", "latency_ms", "error"]
-    readonly_fields = fields
+    fields = readonly_fields = ("created_at", "direction", "chat", "short_body", "status", "latency_ms", "error")
     extra = 0
     max_num = 0
     can_delete = False

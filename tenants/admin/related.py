@@ -13,11 +13,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from flowhq.admin_display import ReadOnlyAdmin, adopt, session_badge
+from flowhq.admin_display import ReadOnlyAdmin, adopt
 from flowhq.errors import FlowHQError
 from tenants import services
+from tenants.admin.display import QR_PREFIX, session_badge
 from tenants.admin.forms import TEMPLATE_FIELDS, MembershipForm, ReplyTemplateForm
-from tenants.admin.tenant import QR_PREFIX
 from tenants.models import (
     ChatPause,
     MessageLog,
@@ -31,14 +31,13 @@ from tenants.takeover import chat_pause_end
 
 
 @admin.register(WhatsAppSession)
-class WhatsAppSessionAdmin(ReadOnlyAdmin):
+class WhatsAppSessionAdmin(ReadOnlyAdmin[WhatsAppSession]):
     list_display = ["tenant", "state_badge", "phone", "wa_state", "wa_version", "qr_issued_at", "last_seen_at",
                     "last_error"]
     list_filter = ["state"]
     search_fields = ["tenant__name", "phone"]
-    fields = ["tenant", "state_badge", "qr_image", "qr_issued_at", "qr_count", "phone", "wa_state", "wa_version",
-              "last_seen_at", "last_error", "updated_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("tenant", "state_badge", "qr_image", "qr_issued_at", "qr_count", "phone",
+                                "wa_state", "wa_version", "last_seen_at", "last_error", "updated_at")
     list_select_related = ["tenant"]
 
     @admin.display(description="state", ordering="state")
@@ -53,7 +52,7 @@ class WhatsAppSessionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ReplyTemplate)
-class ReplyTemplateAdmin(admin.ModelAdmin):
+class ReplyTemplateAdmin(admin.ModelAdmin[ReplyTemplate]):
     form = ReplyTemplateForm
     list_display = ["id", "tenant", "match", "pattern", "short_body", "priority", "enabled", "updated_at"]
     list_filter = ["match", "enabled", "tenant"]
@@ -68,7 +67,7 @@ class ReplyTemplateAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: ReplyTemplate | None = None) -> list[str]:
         return ["tenant"] if obj is not None else []
 
-    def save_model(self, request: HttpRequest, obj: ReplyTemplate, form: forms.ModelForm, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: ReplyTemplate, form: forms.ModelForm[ReplyTemplate], change: bool) -> None:
         if change:
             changes = {name: form.cleaned_data[name] for name in form.changed_data if name in TEMPLATE_FIELDS}
             if changes:
@@ -88,7 +87,7 @@ class ReplyTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(MessageLog)
-class MessageLogAdmin(ReadOnlyAdmin):
+class MessageLogAdmin(ReadOnlyAdmin[MessageLog]):
     list_display = ["created_at", "tenant", "direction", "source", "chat", "kind", "status", "short_body",
                     "latency_ms"]
     list_filter = ["tenant", "direction", "source", "status", "kind"]
@@ -103,7 +102,7 @@ class MessageLogAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ChatPause)
-class ChatPauseAdmin(admin.ModelAdmin):
+class ChatPauseAdmin(admin.ModelAdmin[ChatPause]):
     """Human takeover: the chats the bot keeps quiet in because the owner answered from the phone."""
 
     list_display = ["chat", "tenant", "paused_until", "running", "reason", "updated_at"]
@@ -131,7 +130,7 @@ class ChatPauseAdmin(admin.ModelAdmin):
 
 
 @admin.register(PortalMembership)
-class PortalMembershipAdmin(admin.ModelAdmin):
+class PortalMembershipAdmin(admin.ModelAdmin[PortalMembership]):
     form = MembershipForm
     list_display = ["email", "tenant", "created_at"]
     search_fields = ["email", "tenant__name"]
@@ -140,7 +139,7 @@ class PortalMembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(SetupRequest)
-class SetupRequestAdmin(admin.ModelAdmin):
+class SetupRequestAdmin(admin.ModelAdmin[SetupRequest]):
     list_display = ["created_at", "business_name", "email", "phone", "state", "tenant"]
     list_filter = ["state"]
     search_fields = ["business_name", "email", "phone"]

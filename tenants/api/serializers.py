@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -19,14 +21,14 @@ from tenants.models import (
 from tenants.states import SessionState, TenantStatus
 
 
-class SessionOut(serializers.ModelSerializer):
+class SessionOut(serializers.ModelSerializer[WhatsAppSession]):
     class Meta:
         model = WhatsAppSession
         fields = ["state", "phone", "qr_issued_at", "last_seen_at", "last_error", "wa_state", "wa_version",
                   "updated_at"]
 
 
-class TenantOut(serializers.ModelSerializer):
+class TenantOut(serializers.ModelSerializer[Tenant]):
     """A tenant, with its session state and linked number: whether it is linked, without a call to /qr."""
 
     session_state = serializers.SerializerMethodField(help_text="The WhatsApp session's state (NEW for none).")
@@ -46,8 +48,9 @@ class TenantOut(serializers.ModelSerializer):
 
     def get_phone(self, tenant: Tenant) -> str:
         session = getattr(tenant, "session", None)
-        linked = session is not None and session.state in (SessionState.CONNECTED, SessionState.DISCONNECTED)
-        return session.phone if linked else ""
+        if session is None or session.state not in (SessionState.CONNECTED, SessionState.DISCONNECTED):
+            return ""
+        return str(session.phone)
 
 
 class TenantDetailOut(TenantOut):
@@ -75,19 +78,23 @@ class TenantUpdateIn(InputSerializer):
     reply_to_media = serializers.BooleanField(required=False, help_text="Answer media by its caption.")
 
 
-class MemberOut(serializers.ModelSerializer):
+class MemberOut(serializers.ModelSerializer[PortalMembership]):
     tenant = serializers.IntegerField(source="tenant_id", read_only=True)
 
     class Meta:
         model = PortalMembership
-        fields = ["id", "email", "tenant", "created_at"]
+        fields = ["id", "email", "tenant", "can_edit_templates", "created_at"]
 
 
 class MemberIn(InputSerializer):
     email = serializers.EmailField(max_length=254)
+    can_edit_templates = serializers.BooleanField(
+        required=False, help_text="May the member change the reply templates in the portal? Unset: unchanged "
+        "(false for a new member).",
+    )
 
 
-class QrOut(serializers.Serializer):
+class QrOut(serializers.Serializer[Any]):
     """`{state, qr, qr_issued_at}` of a session: qr is a PNG data URI, or null unless QR_READY."""
 
     state = serializers.ChoiceField(choices=SessionState.choices, read_only=True)
@@ -107,7 +114,7 @@ class QrOut(serializers.Serializer):
         return serializers.DateTimeField().to_representation(session.qr_issued_at)
 
 
-class MessageLogOut(serializers.ModelSerializer):
+class MessageLogOut(serializers.ModelSerializer[MessageLog]):
     class Meta:
         model = MessageLog
         fields = [
@@ -116,17 +123,20 @@ class MessageLogOut(serializers.ModelSerializer):
         ]
 
 
-class MessageLogFilterIn(serializers.Serializer):
+class MessageLogFilterIn(serializers.Serializer[Any]):
     """Query filters of a message log; an empty value means "any"."""
 
     chat = serializers.CharField(max_length=128, required=False, allow_blank=True, help_text="Exact chat id")
     direction = serializers.ChoiceField(choices=Direction.choices, required=False, allow_blank=True)
     status = serializers.ChoiceField(choices=MessageStatus.choices, required=False, allow_blank=True)
-    source = serializers.ChoiceField(choices=MessageSource.choices, required=False, allow_blank=True,
-                                     help_text="Who wrote it: customer, bot, api or phone")
+    # A field called `source` shadows Field.source for mypy only: DRF moves declared fields off the class.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=MessageSource.choices, required=False, allow_blank=True,
+        help_text="Who wrote it: customer, bot, api or phone",
+    )
 
 
-class ChatPauseOut(serializers.Serializer):
+class ChatPauseOut(serializers.Serializer[Any]):
     """A chat's human-takeover pause: the bot keeps quiet there until `paused_until` (null: not paused)."""
 
     chat = serializers.CharField(read_only=True)
@@ -135,7 +145,7 @@ class ChatPauseOut(serializers.Serializer):
     reason = serializers.CharField(read_only=True, allow_blank=True)
 
 
-class SetupRequestOut(serializers.ModelSerializer):
+class SetupRequestOut(serializers.ModelSerializer[SetupRequest]):
     tenant = serializers.IntegerField(source="tenant_id", read_only=True, allow_null=True)
 
     class Meta:
@@ -146,7 +156,7 @@ class SetupRequestOut(serializers.ModelSerializer):
         ]
 
 
-class TemplateOut(serializers.ModelSerializer):
+class TemplateOut(serializers.ModelSerializer[ReplyTemplate]):
     class Meta:
         model = ReplyTemplate
         fields = ["id", "match", "pattern", "body", "priority", "enabled", "created_at", "updated_at"]
@@ -173,7 +183,7 @@ class SendMessageIn(InputSerializer):
     body = serializers.CharField(max_length=4096)
 
 
-class TenantFilterIn(serializers.Serializer):
+class TenantFilterIn(serializers.Serializer[Any]):
     status = serializers.ChoiceField(
         choices=TenantStatus.choices, required=False, allow_blank=True, help_text="Only tenants in this status"
     )

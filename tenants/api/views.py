@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -31,7 +33,7 @@ TAGS = ["admin"]
 
 
 def paginated(
-    request: Request, view: APIView, queryset: QuerySet, serializer_class: type[BaseSerializer]
+    request: Request, view: APIView, queryset: QuerySet[Any], serializer_class: type[BaseSerializer[Any]]
 ) -> Response:
     paginator = Pagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
@@ -84,7 +86,8 @@ class MemberListCreate(APIView):
         return paginated(request, self, selectors.member_list(tenant=tenant), MemberOut)
 
     @extend_schema(
-        tags=TAGS, summary="Link a portal user (by email) to the tenant; idempotent", request=MemberIn,
+        tags=TAGS, summary="Link a portal user (by email) to the tenant, with what they may change; idempotent",
+        request=MemberIn,
         responses={201: OpenApiResponse(MemberOut, description="Linked."),
                    200: OpenApiResponse(MemberOut, description="Already linked.")},
     )
@@ -92,6 +95,8 @@ class MemberListCreate(APIView):
         tenant = selectors.tenant_get(tenant_id=tenant_id)
         data = validated(MemberIn, request.data)
         membership, created = services.membership_add(tenant=tenant, email=data["email"])
+        if "can_edit_templates" in data:
+            services.membership_grant(membership=membership, can_edit_templates=data["can_edit_templates"])
         return Response(
             MemberOut(membership).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )

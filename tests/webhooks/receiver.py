@@ -20,6 +20,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    wall: float = field(default_factory=time.time)  # `at` is monotonic; this compares with database times
 
     def json(self) -> Any:
         return json.loads(self.body)

@@ -9,7 +9,7 @@ EVENTS_HELP = ("Event types: message.received, message.sent, message.failed, ses
                "chat.paused, chat.resumed, or \"*\" for all")
 
 
-class EndpointOut(serializers.ModelSerializer):
+class EndpointOut(serializers.ModelSerializer[WebhookEndpoint]):
     """An endpoint, without its secret (shown only when it is created or rotated)."""
 
     secret_rotating_until = serializers.DateTimeField(source="previous_secret_expires_at", read_only=True,
@@ -44,13 +44,13 @@ class EndpointUpdateIn(InputSerializer):
     enabled = serializers.BooleanField(required=False)
 
 
-class AttemptOut(serializers.ModelSerializer):
+class AttemptOut(serializers.ModelSerializer[WebhookAttempt]):
     class Meta:
         model = WebhookAttempt
         fields = ["number", "started_at", "status_code", "latency_ms", "error", "next_attempt_at"]
 
 
-class DeliveryOut(serializers.ModelSerializer):
+class DeliveryOut(serializers.ModelSerializer[WebhookDelivery]):
     event_id = serializers.CharField(source="event.event_id", read_only=True)
     type = serializers.CharField(source="event.type", read_only=True)
 

@@ -6,7 +6,7 @@ from tenants.api.serializers import SessionOut
 from workers.models import WorkerProcess
 
 
-class WorkerOut(serializers.ModelSerializer):
+class WorkerOut(serializers.ModelSerializer[WorkerProcess]):
     """DESIGN.md's worker shape, plus the tenant's queue and the fencing epoch."""
 
     queue = serializers.CharField(read_only=True)

@@ -85,7 +85,7 @@ def _storable_event(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _retry_delay(attempt: int) -> float:
-    return min(DB_RETRY_MAX_S, 0.25 * 2 ** min(attempt, 8))
+    return min(DB_RETRY_MAX_S, 0.25 * 2.0 ** min(attempt, 8))
 
 
 @dataclass(frozen=True)
@@ -480,9 +480,11 @@ class MessagePipeline:
             for attempt in range(1, SEND_ATTEMPTS + 1):
                 if not await self._connected():
                     return  # stays pending; resumed when the bot is ready again
+                driver = self.bot.driver
+                assert driver is not None  # connected: the page is open
                 try:
                     if not (fresh and attempt == 1):
-                        delivery = await self.bot.driver.lookup(out.chat, key_id=out.message_id)
+                        delivery = await driver.lookup(out.chat, key_id=out.message_id)
                     if delivery is None:
                         waited = await self.limiter.acquire(self.rate_limit, on_wait=waiting)
                         if not await self._connected():
@@ -491,7 +493,7 @@ class MessagePipeline:
                             await self._withhold(out, reply_to, why)
                             return
                         self._ours.seen(out.message_id)
-                        delivery = await self.bot.driver.send_text(out.chat, out.body, key_id=out.message_id)
+                        delivery = await driver.send_text(out.chat, out.body, key_id=out.message_id)
                     break
                 except SendFailed as exc:
                     error = str(exc)[:500]
@@ -519,7 +521,8 @@ class MessagePipeline:
             current = await self.bot.db(message_get, log_id=row.pk)
             if current.status not in TERMINAL:
                 await self.bot.db(message_transition, log_id=row.pk, to=M.FAILED, error=why[:500])
-        log.warning("message failed", extra={"why": why[:300], "message_id": (out or reply_to).message_id})
+        row = out or reply_to
+        log.warning("message failed", extra={"why": why[:300], "message_id": row.message_id if row else ""})
 
     async def _withhold(self, out: MessageLog, reply_to: MessageLog | None, why: str) -> None:
         await self.bot.db(message_transition, log_id=out.pk, to=M.DROPPED, error=why)

@@ -7,13 +7,15 @@ import io
 
 import qrcode
 from qrcode.constants import ERROR_CORRECT_M
+from qrcode.image.pil import PilImage
 
 DATA_URI_PREFIX = "data:image/png;base64,"
 
 
 def qr_data_uri(payload: str) -> str:
     """Render `payload` as a PNG QR code a phone (or a decoder) reads back exactly."""
-    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=6, border=4)
+    # PilImage is qrcode's default while Pillow is installed; named, so save() takes `format`.
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=6, border=4, image_factory=PilImage)
     code.add_data(payload)
     code.make(fit=True)
     buffer = io.BytesIO()

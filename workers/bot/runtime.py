@@ -506,6 +506,6 @@ def _record_error(tenant_id: int, reason: str) -> None:
     """The session keeps its state; the reason is what the tenant and the operators see."""
     state = WhatsAppSession.objects.values_list("state", flat=True).get(tenant_id=tenant_id)
     # A QR the bot no longer shows is not waiting for a scan.
-    session_transition(tenant_id=tenant_id, to=S.NEW if state == S.QR_READY else state, qr="", last_error=reason)
+    session_transition(tenant_id=tenant_id, to=S.NEW if state == S.QR_READY else S(state), qr="", last_error=reason)
 
 

@@ -244,7 +244,7 @@ class FleetAgent:
                 if row is not None and row.force_requested and not child.forced:
                     self._kill_now(child)
                 return
-            if not self._wanted_here(row) or row.epoch != child.epoch:  # type: ignore[union-attr]
+            if row is None or not self._wanted_here(row) or row.epoch != child.epoch:
                 self._stop_child(child, force=bool(row and row.force_requested))
             return
         if row is None or row.host != self.host:

@@ -12,7 +12,6 @@ says which, so a scrape never fails.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
@@ -23,6 +22,7 @@ from prometheus_client import start_http_server
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from flowhq.log_throttle import ThrottledWarning
 from flowhq.redis_metrics import SEP, hash_key
 from tenants.counters import FAMILIES, tenant_scope
 from tenants.models import Tenant
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 K = TypeVar("K")
 V = TypeVar("V")
-ERROR_LOG_EVERY_S = 60.0
 
 
 def _snapshot(mapping: Mapping[K, V]) -> dict[K, V]:
@@ -54,7 +53,7 @@ class AgentCollector(Collector):
     def __init__(self, agent: FleetAgent) -> None:
         self.agent = agent
         self.redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
-        self._last_error_log: dict[str, float] = {}
+        self._failed = ThrottledWarning(log, "fleet metrics: a source could not be read")
 
     def collect(self) -> Iterator[Metric]:
         host = self.agent.host
@@ -70,12 +69,6 @@ class AgentCollector(Collector):
                 raw = self._prune(hash_key(tenant_scope(host), family.name), raw, existing)
             yield family.family(raw, extra={"host": host})
         yield sources
-
-    def _failed(self, source: str, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._last_error_log.get(source, 0.0) >= ERROR_LOG_EVERY_S:
-            self._last_error_log[source] = now
-            log.warning("fleet metrics: a source could not be read", extra={"source": source, "error": str(exc)[:200]})
 
     def _read_database(self, sources: GaugeMetricFamily,
                        tenant_ids: set[int | None]) -> tuple[set[int], set[int] | None]:

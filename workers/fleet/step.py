@@ -40,7 +40,7 @@ class FleetAgentStep(bootsteps.StartStopStep):
         self.exporter = exporter.serve(self.agent, port=settings.FLEET_METRICS_PORT,
                                        addr=settings.FLEET_METRICS_BIND)
 
-    def stop(self, worker: Any) -> None:
+    def stop(self, parent: Any) -> None:
         if self.exporter is not None:
             self.exporter.shutdown()
             self.exporter.server_close()

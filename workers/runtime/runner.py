@@ -15,7 +15,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from django.conf import settings
@@ -63,12 +63,12 @@ class RuntimeRunner:
         if self._thread.is_alive():
             log.error("runtime did not stop in time", extra={"timeout_s": timeout})
 
-    def submit(self, make: Callable[[Runtime], Awaitable[Any]]) -> bool:
+    def submit(self, make: Callable[[Runtime], Coroutine[Any, Any, Any]]) -> bool:
         """Schedule `make(runtime)` on the runtime's loop without waiting; False if not running."""
         runtime, loop = self.runtime, self._loop
         if not self.ready.is_set() or runtime is None or loop is None:
             return False
-        asyncio.run_coroutine_threadsafe(make(runtime), loop)  # type: ignore[arg-type]
+        asyncio.run_coroutine_threadsafe(make(runtime), loop)
         return True
 
     # --- the runtime thread -----------------------------------------------

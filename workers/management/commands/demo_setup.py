@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from tenants.demo import DEMO_MEMBER, demo_setup
+from workers.demo import DEMO_MEMBER, demo_setup
 
 
 class Command(BaseCommand):

@@ -1,4 +1,7 @@
-"""The tenant changelist and page: health at a glance, the live block, lifecycle buttons."""
+"""The tenant changelist and page: health at a glance, the live block, lifecycle buttons.
+
+It lives here, not in tenants/admin/, because it shows and drives the tenant's worker: the
+tenant domain knows nothing of orchestration (docs/architecture.md, "Layers")."""
 
 from __future__ import annotations
 
@@ -17,9 +20,10 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from flowhq.admin_display import StyledAdmin, adopt, age, badge, heartbeat_age, session_badge, worker_badge
+from flowhq.admin_display import StyledAdmin, adopt, age, badge
 from flowhq.errors import FlowHQError
 from tenants import services
+from tenants.admin.display import QR_PREFIX, session_badge
 from tenants.admin.forms import (
     POLICY_FIELDS,
     TENANT_FIELDS,
@@ -31,10 +35,10 @@ from tenants.admin.inlines import MembershipInline, MessageLogInline, ReplyTempl
 from tenants.models import PortalMembership, ReplyTemplate, Tenant, WhatsAppSession
 from tenants.states import SessionState
 from workers.admin_actions import OPERATIONS, lifecycle_actions, run_lifecycle
+from workers.admin_display import heartbeat_age, worker_badge
 from workers.models import WorkerProcess, WorkerTransition
 from workers.states import LIVE_STATUSES
 
-QR_PREFIX = "data:image/png;base64,"
 LATEST_TRANSITIONS = 10
 LIVE_REFRESH_MS = 3000
 
@@ -43,10 +47,10 @@ class StaleFilter(admin.SimpleListFilter):
     title = "heartbeat"
     parameter_name = "heartbeat"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [("stale", "Stale (missed its deadline)"), ("fresh", "Fresh")]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> QuerySet[Tenant]:
         stale = Q(worker__status__in=LIVE_STATUSES, worker__stale_after__lt=Now())
         if self.value() == "stale":
             return queryset.filter(stale)
@@ -58,6 +62,7 @@ class StaleFilter(admin.SimpleListFilter):
 def titled(title: str, base: type[admin.FieldListFilter] = admin.ChoicesFieldListFilter) -> type[admin.FieldListFilter]:
     """A field filter with its own title (several related fields are all called "status")."""
 
+    # A base chosen at run time, which mypy cannot follow (it takes only static bases).
     class Titled(base):  # type: ignore[valid-type,misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -68,7 +73,7 @@ def titled(title: str, base: type[admin.FieldListFilter] = admin.ChoicesFieldLis
 
 
 @admin.register(Tenant)
-class TenantAdmin(StyledAdmin):
+class TenantAdmin(StyledAdmin[Tenant]):
     form = TenantForm
     list_display = [
         "id", "name", "status_badge", "session_state", "worker_state", "heartbeat", "worker_host", "created_at",
@@ -123,7 +128,7 @@ class TenantAdmin(StyledAdmin):
 
     # -- writes go through the services
 
-    def save_model(self, request: HttpRequest, obj: Tenant, form: forms.ModelForm, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Tenant, form: forms.ModelForm[Tenant], change: bool) -> None:
         if change:
             editable = {*TENANT_FIELDS, *POLICY_FIELDS}
             changes = {name: form.cleaned_data[name] for name in form.changed_data if name in editable}
@@ -136,8 +141,8 @@ class TenantAdmin(StyledAdmin):
             )
             adopt(obj, created)
 
-    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: BaseInlineFormSet,
-                     change: bool) -> None:
+    def save_formset(self, request: HttpRequest, form: forms.ModelForm[Tenant],
+                     formset: BaseInlineFormSet[Any, Tenant, Any], change: bool) -> None:
         if formset.model is ReplyTemplate:
             save_template_formset(formset)
         elif formset.model is PortalMembership:
@@ -148,14 +153,16 @@ class TenantAdmin(StyledAdmin):
     def delete_model(self, request: HttpRequest, obj: Tenant) -> None:
         services.tenant_delete(tenant=obj)
 
-    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         try:
             return super().delete_view(request, object_id, extra_context)
         except FlowHQError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return HttpResponseRedirect(reverse("admin:tenants_tenant_change", args=[object_id]))
 
-    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[list, dict, set, list]:
+    def get_deleted_objects(
+        self, objs: Any, request: HttpRequest
+    ) -> tuple[list[str], dict[str, int], set[str], list[str]]:
         # The session, worker and logs are read-only on their own pages, but they go with their tenant.
         deleted, counts, _, protected = super().get_deleted_objects(objs, request)
         return deleted, counts, set(), protected

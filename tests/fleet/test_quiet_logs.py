@@ -44,7 +44,7 @@ def test_a_started_worker_logs_one_start_line_no_banner_and_no_root_warning(flee
 
 def test_task_events_are_kept_for_nudges_not_for_the_periodic_sweep(fleet: Fleet, tenant):
     host = fleet.new_host()
-    fleet.agent(host, CELERY_TASK_EVENTS="1")
+    agent = fleet.agent(host, CELERY_TASK_EVENTS="1")
     wait_host(host)
     seen: list[str] = []
     stop = threading.Event()
@@ -52,24 +52,25 @@ def test_task_events_are_kept_for_nudges_not_for_the_periodic_sweep(fleet: Fleet
     def capture() -> None:
         with app.connection_for_read() as connection:
             receiver = app.events.Receiver(connection, handlers={
-                "*": lambda event: seen.append(f"{event['type']} {event.get('name') or event.get('uuid', '')}")})
+                "*": lambda event: seen.append(f"{event['type']} {event.get('name') or ''} {event.get('uuid', '')}")})
             while not stop.is_set():
                 try:
                     receiver.capture(limit=None, timeout=0.5, wakeup=False)
                 except TimeoutError:
                     continue
 
+    def nudged() -> bool:  # until the receiver is listening, events go nowhere: nudge again
+        app.send_task("fleet.nudge", args=[tenant.pk], queue=fleet_queue(host))
+        return any(e.startswith("task-received fleet.nudge") for e in seen)
+
     listener = threading.Thread(target=capture, daemon=True)
     listener.start()
-    time.sleep(1)
-    sweep = app.send_task("fleet.sweep", queue="control")
-    nudge = app.send_task("fleet.nudge", args=[tenant.pk], queue=fleet_queue(host))
     try:
-        wait_for(lambda: any(e.startswith("task-succeeded") and nudge.id in e for e in seen), 30,
-                 what="the nudge's task events")
-        time.sleep(2)  # the sweep ran meanwhile (same agent, control queue)
+        wait_for(nudged, 30, interval=0.5, what="the nudges' task events")
+        sweep = app.send_task("fleet.sweep", queue="control")
+        wait_for(lambda: f"fleet.sweep[{sweep.id}] succeeded" in agent.output(), 30, what="the sweep ran")
+        time.sleep(1)
     finally:
         stop.set()
         listener.join(5)
-    assert any(e.startswith("task-received fleet.nudge") for e in seen)
     assert not any(sweep.id in e or "fleet.sweep" in e for e in seen), seen

@@ -50,7 +50,7 @@ def _use_django_logging(**_: object) -> None:
 
 @beat_init.connect
 def _no_sent_events_from_beat(sender: Any = None, **_: object) -> None:
-    # Beat publishes only the periodic sweeps (fleet.sweep, webhooks.sweep, .prune), which keep
+    # Beat publishes only the periodic tasks (fleet.sweep, webhooks.prune), which keep
     # no task events (their `send_events=False`): their "task-sent" would flood Flower just as much.
     app.conf.task_send_sent_event = False
 

@@ -74,3 +74,13 @@ def test_task_events_are_kept_for_nudges_not_for_the_periodic_sweep(fleet: Fleet
         stop.set()
         listener.join(5)
     assert not any(sweep.id in e or "fleet.sweep" in e for e in seen), seen
+
+
+def test_only_the_periodic_tasks_keep_no_task_events():
+    from webhooks import tasks as webhook_tasks
+    from workers import tasks as worker_tasks
+
+    tasks = [value for module in (worker_tasks, webhook_tasks) for value in vars(module).values()
+             if hasattr(value, "send_events") and hasattr(value, "name")]
+    assert {task.name for task in tasks if not task.send_events} == {"fleet.sweep", "webhooks.prune"}
+    assert {task.name for task in tasks if task.send_events} >= {"fleet.nudge", "bot.logout", "webhooks.deliver"}

@@ -52,6 +52,7 @@ run: setup system .env
 	@grep -q '^FLOWER_BASIC_AUTH=' .env || { echo "FLOWER_BASIC_AUTH=flower:$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(18))')" >> .env; echo ">> added FLOWER_BASIC_AUTH to .env"; }
 	@grep -q '^METRICS_TOKEN=' .env || { echo "METRICS_TOKEN=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(32))')" >> .env; echo ">> added METRICS_TOKEN to .env (Prometheus: Authorization: Bearer <it>)"; }
 	@grep -q '^WEBHOOK_ALLOW_PRIVATE=' .env || { echo "WEBHOOK_ALLOW_PRIVATE=1" >> .env; echo ">> added WEBHOOK_ALLOW_PRIVATE=1 to .env (webhooks to local receivers)"; }
+	@grep -q '^QR_MAX_UNSCANNED=' .env || { echo "QR_MAX_UNSCANNED=0" >> .env; echo ">> added QR_MAX_UNSCANNED=0 to .env (the demo keeps offering QR codes)"; }
 	@scripts/ensure-services.sh
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0

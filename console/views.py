@@ -22,6 +22,7 @@ from console import selectors
 from flowhq.errors import FlowHQError
 from tenants.models import Tenant
 from workers.admin_actions import OPERATIONS
+from workers.linking import LinkOutcome
 from workers.states import WorkerStatus
 
 View = Callable[..., HttpResponse]
@@ -70,9 +71,13 @@ def tenant_action(request: HttpRequest, tenant_id: str, verb: str) -> HttpRespon
     if op is None or tenant is None:
         return render(request, "console/forbidden.html", {"not_found": True}, status=404)
     try:
-        op.service(tenant_id=tenant.pk, reason=f"{verb} requested by {request.user} in the console")
+        outcome = op.service(tenant_id=tenant.pk, reason=f"{verb} requested by {request.user} in the console")
     except FlowHQError as exc:
         messages.error(request, f"Could not {verb} {tenant}: {exc.message}")
     else:
-        messages.success(request, f"{op.label} requested for {tenant}; the fleet agent carries it out.")
+        changed = outcome.pending if isinstance(outcome, LinkOutcome) else outcome.changed
+        if changed:
+            messages.success(request, f"{op.label} requested for {tenant}; the fleet agent carries it out.")
+        else:  # "already running": nothing had to change
+            messages.info(request, f"{tenant}: {outcome.message}.")
     return redirect("console:home")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging.config
 import os
+import warnings
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.exceptions import SecurityWarning
+from celery.signals import beat_init, setup_logging
 from celery.utils.serialization import jsonify, strtobool
 from celery.worker.control import inspect_command
 from kombu.utils.encoding import safe_repr
@@ -24,12 +26,33 @@ app.steps["worker"].add("workers.fleet.step:FleetAgentStep")
 app.steps["worker"].add("webhooks.step:WebhookRelayStep")
 
 
+TENANT_ROLE = os.environ.get("FLOWHQ_ROLE") == "tenant"
+# Celery's start-up lines a tenant worker does not repeat: its bootstep logs one line instead
+# (workers/runtime/step.py), and with a thousand tenants the rest would be most of the log.
+TENANT_QUIET_LOGGERS = ("celery.apps.worker", "celery.worker.consumer.connection")
+
+if TENANT_ROLE:
+    # Celery warns about running as root in every worker it starts; the host's fleet agent
+    # (fleet@<host>, the same user) has warned once already.
+    warnings.filterwarnings("ignore", category=SecurityWarning)
+
+
 @setup_logging.connect
 def _use_django_logging(**_: object) -> None:
     # One log format for every process: Celery would otherwise install its own.
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+    if TENANT_ROLE:
+        for name in TENANT_QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@beat_init.connect
+def _no_sent_events_from_beat(sender: Any = None, **_: object) -> None:
+    # Beat publishes only the periodic tasks (fleet.sweep, webhooks.prune), which keep
+    # no task events (their `send_events=False`): their "task-sent" would flood Flower just as much.
+    app.conf.task_send_sent_event = False
 
 
 @inspect_command(signature="[include_defaults=False]", args=[("with_defaults", strtobool)])

@@ -136,7 +136,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # --- Security (production unless DEBUG) ---------------------------------------
 
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
@@ -362,7 +362,8 @@ BOT_BROWSER_RELOAD_MB = env.int("BOT_BROWSER_RELOAD_MB", 768, minimum=0)
 BOT_BROWSER_MEMORY_CHECK_MS = env.int("BOT_BROWSER_MEMORY_CHECK_MS", 30000, minimum=100)
 WHATSAPP_WEB_URL = env.url("WHATSAPP_WEB_URL", "https://web.whatsapp.com", schemes=("http", "https"))
 BOT_RUNTIME = env.str("BOT_RUNTIME", "whatsapp")
-QR_MAX_UNSCANNED = env.int("QR_MAX_UNSCANNED", 10, minimum=1)
+# QR codes shown without a scan before the bot stops asking (QR_TIMEOUT); 0: never stop (the demo).
+QR_MAX_UNSCANNED = env.int("QR_MAX_UNSCANNED", 10, minimum=0)
 RATE_LIMIT_MAX_PER_MINUTE = env.int("RATE_LIMIT_MAX_PER_MINUTE", 20, minimum=1)
 # The limit's window; a minute unless a test wants a faster clock.
 RATE_LIMIT_WINDOW_MS = env.int("RATE_LIMIT_WINDOW_MS", 60000, minimum=100)
@@ -399,6 +400,9 @@ WEBHOOK_RELAY_INTERVAL_MS = env.int("WEBHOOK_RELAY_INTERVAL_MS", 250, minimum=10
 WEBHOOK_QUEUE_DEPTH = env.int("WEBHOOK_QUEUE_DEPTH", 200, minimum=1)
 WEBHOOK_SECRET_OVERLAP_HOURS = env.float("WEBHOOK_SECRET_OVERLAP_HOURS", 24.0, minimum=0)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
+
+# /readyz: how long the database and Redis each have to answer (flowhq/health.py).
+READYZ_TIMEOUT_MS = env.int("READYZ_TIMEOUT_MS", 2000, minimum=50)
 
 SIMULATOR_PORT = env.int("SIMULATOR_PORT", 8100, minimum=1, maximum=65535)
 # `make run` creates a staff user "admin" with this password (generated into .env).

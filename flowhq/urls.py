@@ -5,9 +5,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from flowhq.api import exceptions
+from flowhq.health import readyz
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process serves requests (nothing else is touched; /readyz checks the rest)."""
     return JsonResponse({"ok": True})
 
 
@@ -30,6 +32,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("healthz", healthz),
+    path("readyz", readyz),
     path("", root, name="root"),
     path("", include("metrics.urls")),
 ]

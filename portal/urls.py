@@ -10,6 +10,7 @@ urlpatterns = [
     route("tenant/current/logs", views.PortalLogs.as_view(), "portal-logs"),
     route("tenant/current/chats/paused", views.PortalChatPauses.as_view(), "portal-chat-pauses"),
     route(f"tenant/current/chats/{CHAT}/pause", views.PortalChatPause.as_view(), "portal-chat-pause"),
+    route("tenant/current/session/logout", views.PortalSessionLogout.as_view(), "portal-session-logout"),
     route("tenant/current/events", views.PortalEvents.as_view(), "portal-events"),
     route("setup-request", views.PortalSetupRequest.as_view(), "portal-setup-request"),
     route("tenant/current/webhooks", hooks.PortalWebhooks.as_view(), "portal-webhooks"),

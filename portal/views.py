@@ -31,6 +31,9 @@ from tenants.api.serializers import ChatPauseOut, MessageLogFilterIn, MessageLog
 from tenants.api.views import message_log_page, paginated, session_of
 from tenants.models import Tenant
 from tenants.takeover import chat_pause_list
+from workers import linking
+from workers.api.serializers import SessionCommandOut
+from workers.api.views import link_response
 
 TAGS = ["portal"]
 
@@ -79,7 +82,7 @@ class PortalQr(PortalView):
 class PortalLogs(PortalView):
     pagination_class = Pagination  # read by the schema generator
 
-    @extend_schema(tags=TAGS, summary="The tenant's message log, newest first",
+    @extend_schema(tags=TAGS, summary="The user's tenant's own message log, newest first",
                    parameters=[MessageLogFilterIn], responses=MessageLogOut(many=True))
     def get(self, request: Request) -> Response:
         return message_log_page(request, self, tenant_id=self.current_tenant().pk)
@@ -147,7 +150,7 @@ class PortalEvents(PortalView):
 
 
 class PortalChatPause(PortalView):
-    @extend_schema(tags=TAGS, summary="A chat's human-takeover pause (the bot keeps quiet there until it ends)",
+    @extend_schema(tags=TAGS, summary="Whether the bot is paused in one of the tenant's chats (human takeover), and until when",
                    responses=ChatPauseOut)
     def get(self, request: Request, chat: str) -> Response:
         return pause_read(tenant_id=self.current_tenant().pk, chat=chat)
@@ -164,3 +167,20 @@ class PortalChatPauses(PortalView):
                    responses=ChatPauseOut(many=True))
     def get(self, request: Request) -> Response:
         return paginated(request, self, chat_pause_list(tenant_id=self.current_tenant().pk), PauseListOut)
+
+
+class PortalSessionLogout(PortalView):
+    @extend_schema(
+        tags=TAGS, summary="Log out the user's own linked WhatsApp device",
+        description="The tenant unlinks the phone from its bot (as the admin's `session/logout`): 202 while the bot "
+        "logs out and shows a new QR code, 200 when no worker was running (the next start shows a QR); 409 if "
+        "WhatsApp is not linked.",
+        request=None,
+        responses={202: OpenApiResponse(SessionCommandOut, description="The bot is logging out."),
+                   200: OpenApiResponse(SessionCommandOut, description="Logged out (no worker was running)."),
+                   409: OpenApiResponse(description="Not linked, or the worker is between states.")},
+    )
+    def post(self, request: Request) -> Response:
+        tenant = self.current_tenant()
+        return link_response(linking.session_logout(tenant_id=tenant.pk,
+                                                    reason=f"logout requested by {self.email()} in the portal"))

@@ -17,6 +17,8 @@ CSRF_COOKIE_SECURE=0
 SECURE_HSTS_SECONDS=0
 # The bot talks to the local simulator, not web.whatsapp.com.
 WHATSAPP_WEB_URL=http://127.0.0.1:8100/
+# The demo tenant keeps offering QR codes until one is scanned (production stops after 10).
+QR_MAX_UNSCANNED=0
 # Webhooks may go to receivers on this machine (n8n, a local test server).
 WEBHOOK_ALLOW_PRIVATE=1
 """)

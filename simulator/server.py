@@ -123,9 +123,11 @@ def create_app(config: SimConfig) -> web.Application:
             web.get("/_sim/ws", page_socket),
             web.post("/_sim/scan", scan),
             web.get("/_sim/devices", devices),
+            web.post("/_sim/devices/{device}/refresh", refresh_device),
             web.get("/_sim/phones", phones),
             web.post("/_sim/phones/{phone}/messages", post_message),
             web.get("/_sim/phones/{phone}/outbox", get_outbox),
+            web.get("/_sim/phones/{phone}/conversation", get_conversation),
             web.delete("/_sim/phones/{phone}/outbox", clear_outbox),
             web.post("/_sim/phones/{phone}/disconnect", disconnect),
             web.post("/_sim/phones/{phone}/logout", logout),
@@ -265,7 +267,11 @@ async def _on_page_frame(app: web.Application, device_id: str, data: str) -> Non
             wid = frame.get("wid")
             if wid is not None and not isinstance(wid, str):
                 raise ValueError("wid must be a string")
-            await hub.apply(state.connect(device_id, keys, wid))
+            browser = frame.get("browser")
+            if browser is not None and not (isinstance(browser, dict) and
+                                            all(isinstance(browser.get(k, ""), str) for k in ("name", "os"))):
+                raise ValueError("browser must be {name, os}")
+            await hub.apply(state.connect(device_id, keys, wid, browser))
         elif kind == "ack":
             state.acknowledge(device_id, int(frame["seq"]))
         elif kind == "state":
@@ -341,6 +347,16 @@ async def devices(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE_KEY].devices())
 
 
+async def refresh_device(request: web.Request) -> web.Response:
+    """A person clicks "Click to reload QR code" on that computer's idle page: a new batch of refs."""
+    device_id = request.match_info["device"]
+    if not any(d["device"] == device_id for d in request.app[STATE_KEY].devices()):
+        raise SimError(404, f"unknown device {device_id}")
+    effects = request.app[STATE_KEY].refresh_qr(device_id)
+    await request.app[HUB_KEY].apply(effects)
+    return web.json_response({"device": device_id, "refreshed": bool(effects)})
+
+
 async def phones(request: web.Request) -> web.Response:
     """Every phone with its link and counters."""
     return web.json_response(request.app[STATE_KEY].phones())
@@ -362,6 +378,11 @@ async def get_outbox(request: web.Request) -> web.Response:
     return web.json_response([entry.to_json() for entry in sent])
 
 
+async def get_conversation(request: web.Request) -> web.Response:
+    """The outbox for a person: each reply with its device's name and what the customer wrote before it."""
+    return web.json_response(request.app[STATE_KEY].conversation(request.match_info["phone"]))
+
+
 async def clear_outbox(request: web.Request) -> web.Response:
     """Empty the phone's outbox."""
     request.app[STATE_KEY].clear_outbox(request.match_info["phone"])
@@ -373,9 +394,11 @@ async def disconnect(request: web.Request) -> web.Response:
     data = await _body(request, optional=True)
     duration_ms = _field(data, "duration_ms", int, 3000)
     silent = _field(data, "silent", bool, False)
+    device_id = _field(data, "device", str, None)
     if not 0 <= duration_ms <= MAX_DROP_MS:
         raise SimError(400, f"duration_ms must be between 0 and {MAX_DROP_MS}")
-    effects = request.app[STATE_KEY].drop(request.match_info["phone"], duration_ms, silent=silent)
+    effects = request.app[STATE_KEY].drop(request.match_info["phone"], duration_ms, silent=silent,
+                                          device_id=device_id)
     await request.app[HUB_KEY].apply(effects)
     return web.json_response(
         {"phone": request.match_info["phone"], "duration_ms": duration_ms, "silent": silent}
@@ -383,8 +406,9 @@ async def disconnect(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    """The phone unlinks its device."""
-    effects = request.app[STATE_KEY].logout(request.match_info["phone"])
+    """The phone unlinks its devices, or the one named by `{"device": ...}`."""
+    data = await _body(request, optional=True)
+    effects = request.app[STATE_KEY].logout(request.match_info["phone"], _field(data, "device", str, None))
     await request.app[HUB_KEY].apply(effects)
     return web.json_response({"phone": request.match_info["phone"], "logged_out": True})
 

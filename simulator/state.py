@@ -21,7 +21,11 @@ from typing import Any
 from simulator.kinds import Incoming, KindError, lid_of, message_id, parse, wire
 
 WA_SERVER = "c.us"
-SNAPSHOT_VERSION = 2
+SNAPSHOT_VERSION = 3
+# WhatsApp links up to four companion devices (browsers, desktops) to one phone.
+MAX_COMPANIONS = 4
+# Incoming messages kept per phone for the phone page ("what the customer wrote").
+RECENT_INCOMING = 200
 # CompanionWebClientType of Chrome: the fifth field of the QR payload (WAWebCompanionRegClientUtils.DEVICE_PLATFORM).
 DEVICE_PLATFORM = "1"
 # How many refs one QR "batch" shows before the page goes UNPAIRED_IDLE (until Cmd.refreshQR()).
@@ -87,6 +91,17 @@ class Device:
     refs_in_batch: int = 0
     refuse_until_ms: int = 0
     silent_until_ms: int = 0
+    # What the page announced at its first hello after pairing (WAWebMiscBrowserUtils.info():
+    # `name` the browser, `os` — both of which whatsapp-web.js's deviceName/browserName set).
+    browser: str = ""
+    os: str = ""
+    # Queue entries pushed to the current connection and not acknowledged yet.
+    in_flight: set[int] = field(default_factory=set)
+
+    @property
+    def label(self) -> str:
+        """How the phone's list of linked devices names it, e.g. "Chrome (Linux)"."""
+        return f"{self.browser} ({self.os})" if self.browser and self.os else (self.browser or self.os or self.id)
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,8 @@ class Sent:
     sent_at_ms: int
     # Recorded from the page's own retry of a message it had stored and never seen acknowledged.
     resent: bool = False
+    # The linked device that sent it.
+    device: str = ""
 
     @property
     def to(self) -> str:
@@ -112,15 +129,20 @@ class Sent:
 
 @dataclass
 class Phone:
-    """A customer-facing WhatsApp number: at most one linked device, a queue and an outbox."""
+    """A customer-facing WhatsApp number: up to MAX_COMPANIONS linked devices, a queue and an outbox.
+
+    Every linked device gets every incoming message: an entry stays queued until each device it is
+    for has stored it (`pending`); an entry that came while no device was linked waits for the
+    next one to link (its pending set is empty)."""
 
     number: str
-    device: str | None = None
+    devices: list[str] = field(default_factory=list)
     pushname: str = ""
     queue: list[Incoming] = field(default_factory=list)
-    # Queue entries pushed to the current connection and not acknowledged yet.
-    in_flight: set[int] = field(default_factory=set)
+    pending: dict[int, set[str]] = field(default_factory=dict)
     outbox: list[Sent] = field(default_factory=list)
+    # The latest incoming messages (not persisted): for the phone page's "the customer wrote".
+    recent: list[Incoming] = field(default_factory=list)
 
 
 def iso_utc(ms: int) -> str:
@@ -183,8 +205,11 @@ class SimState:
         device = self._devices.get(device_id)
         return device is not None and self._clock() < device.silent_until_ms
 
-    def connect(self, device_id: str, keys: DeviceKeys, wid: str | None) -> list[Effect]:
-        """A page said hello: `wid` is the phone it believes it is linked to (from its storage).
+    def connect(self, device_id: str, keys: DeviceKeys, wid: str | None,
+                browser: dict[str, str] | None = None) -> list[Effect]:
+        """A page said hello: `wid` is the phone it believes it is linked to (from its storage),
+        `browser` what WAWebMiscBrowserUtils.info() says (kept from the first hello after pairing,
+        as WhatsApp keeps the name a device registered with).
 
         A linked page is told it is connected, gets what waited for it (the offline messages) and
         then `synced` — WhatsApp Web's `Socket.hasSynced`."""
@@ -195,7 +220,10 @@ class SimState:
         if wid is not None and wid == device.phone:
             phone = self._phones[wid]
             device.connected = True
-            phone.in_flight.clear()
+            device.in_flight.clear()
+            if browser and not (device.browser or device.os):
+                device.browser, device.os = browser.get("name", "")[:60], browser.get("os", "")[:60]
+                self.revision += 1
             connected = self._send(device, {"type": "connected", "wid": wid, "lid": lid_of(wid),
                                             "pushname": phone.pushname, "platform": "android"})
             return connected + self._deliver(phone) + self._send(device, {"type": "synced"})
@@ -214,11 +242,10 @@ class SimState:
             return
         device.online = device.connected = False
         device.page_state = None
+        device.in_flight.clear()
         self._expire_ref(device)
         if device.phone is None:
             del self._devices[device_id]
-        else:
-            self._phones[device.phone].in_flight.clear()
 
     def report_state(self, device_id: str, state: str) -> None:
         """The page's Socket.state, kept only to show it in the device list."""
@@ -246,11 +273,14 @@ class SimState:
         if device is None or device.phone is None:
             return
         phone = self._phones[device.phone]
-        before = len(phone.queue)
-        phone.queue = [entry for entry in phone.queue if entry.seq != seq]
-        phone.in_flight.discard(seq)
-        if len(phone.queue) != before:
-            self.revision += 1
+        device.in_flight.discard(seq)
+        waiting = phone.pending.get(seq)
+        if waiting is None or device_id not in waiting:
+            return
+        waiting.discard(device_id)
+        if not waiting:  # every device it was for has it
+            self._drop_entry(phone, seq)
+        self.revision += 1
 
     def record_send(self, device_id: str, key_id: str, chat: str, body: str, *, resend: bool = False) -> Sent:
         """The page sent a message with the key id it chose; only a connected, linked device may.
@@ -273,7 +303,7 @@ class SimState:
             earlier = next((sent for sent in outbox if sent.id == key_id), None)
             if earlier is not None:
                 return earlier
-        sent = Sent(id=key_id, chat=chat, body=body, sent_at_ms=self._clock(), resent=resend)
+        sent = Sent(id=key_id, chat=chat, body=body, sent_at_ms=self._clock(), resent=resend, device=device_id)
         outbox.append(sent)
         self.revision += 1
         return sent
@@ -316,16 +346,20 @@ class SimState:
         if device.keys != DeviceKeys(*keys):
             raise SimError(400, "the keys in this QR do not match the device showing its ref")
         phone = self._phones.setdefault(phone_number, Phone(phone_number))
-        effects: list[Effect] = []
-        if phone.device is not None:
-            effects += self._unlink_and_tell(self._devices[phone.device])
+        if len(phone.devices) >= MAX_COMPANIONS:
+            raise SimError(409, f"phone {phone_number} already has {MAX_COMPANIONS} linked devices (WhatsApp's "
+                                "limit): log one out first")
+        # Linking one device never unlinks another: WhatsApp keeps several per phone.
         self._expire_ref(device)
         device.phone = phone_number
-        phone.device = device.id
-        phone.pushname = name
+        phone.devices.append(device.id)
+        for waiting in phone.pending.values():
+            if not waiting:  # came while no device was linked: this one gets it
+                waiting.add(device.id)
+        if name or not phone.pushname:
+            phone.pushname = name
         self.revision += 1
-        effects += self._send(device, {"type": "paired", "wid": phone_number, "pushname": name})
-        return device.id, effects
+        return device.id, self._send(device, {"type": "paired", "wid": phone_number, "pushname": phone.pushname})
 
     def post_message(self, phone_number: str, kind: str, data: dict[str, Any]) -> tuple[bool, list[Effect]]:
         """Something reaches the phone's account (`kinds.KINDS`). Returns (still queued, effects)."""
@@ -344,6 +378,8 @@ class SimState:
         entry = Incoming(self._next_seq, kind, given, fields, self._clock() // 1000)
         self._next_seq += 1
         phone.queue.append(entry)
+        phone.pending[entry.seq] = set(phone.devices)
+        phone.recent = [*phone.recent[-(RECENT_INCOMING - 1):], entry]
         self.revision += 1
         effects = self._deliver(phone)
         return not effects, effects
@@ -357,24 +393,31 @@ class SimState:
         self._phone(phone_number).outbox.clear()
         self.revision += 1
 
-    def drop(self, phone_number: str, duration_ms: int, *, silent: bool) -> list[Effect]:
-        """A network drop of the phone's linked device for `duration_ms`.
+    def drop(self, phone_number: str, duration_ms: int, *, silent: bool, device_id: str | None = None) -> list[Effect]:
+        """A network drop of the phone's linked devices (or of `device_id` only) for `duration_ms`.
 
         Loud: its socket is closed and it cannot open a new one until the drop ends. Silent: the
         socket stays open but the service stops answering it, so only the page's own ping timeout
         can notice.
         """
-        device = self._linked_device(phone_number)
         until = self._clock() + duration_ms
-        if silent:
-            device.silent_until_ms = until
-            return []
-        device.refuse_until_ms = until
-        return [Close(device.id)] if device.online else []
+        effects: list[Effect] = []
+        for device in self._linked_devices(phone_number, device_id):
+            if silent:
+                device.silent_until_ms = until
+                continue
+            device.refuse_until_ms = until
+            if device.online:
+                effects.append(Close(device.id))
+        return effects
 
-    def logout(self, phone_number: str) -> list[Effect]:
-        """The phone unlinks its device; an offline device learns it when it next connects."""
-        return self._unlink_and_tell(self._linked_device(phone_number))
+    def logout(self, phone_number: str, device_id: str | None = None) -> list[Effect]:
+        """The phone unlinks its devices (or `device_id` only); an offline device learns it when it
+        next connects."""
+        effects: list[Effect] = []
+        for device in self._linked_devices(phone_number, device_id):
+            effects += self._unlink_and_tell(device)
+        return effects
 
     def reset(self) -> list[Effect]:
         """Forget everything; open sockets are closed so their pages start over on reload."""
@@ -395,6 +438,7 @@ class SimState:
                 "state": d.page_state,
                 "ref": d.ref,
                 "qr": self._payload(d),
+                "name": d.label,
             }
             for d in self._devices.values()
         ]
@@ -405,14 +449,41 @@ class SimState:
             {
                 "phone": p.number,
                 "lid": lid_of(p.number),
-                "device": p.device,
+                # The most recently linked device (the only one, mostly); `devices` lists them all.
+                "device": p.devices[-1] if p.devices else None,
+                "devices": [{"device": d.id, "name": d.label, "online": d.connected}
+                            for d in (self._devices[i] for i in p.devices)],
                 "pushname": p.pushname,
-                "online": p.device is not None and self._devices[p.device].connected,
+                "online": any(self._devices[i].connected for i in p.devices),
                 "queued": len(p.queue),
                 "outbox": len(p.outbox),
             }
             for p in self._phones.values()
         ]
+
+    def conversation(self, phone_number: str) -> list[dict[str, Any]]:
+        """The phone's outbox for a person to read: each reply with the device that sent it (by the
+        name it announced) and what the customer last wrote in that chat before it."""
+        phone = self._phone(phone_number)
+        incoming = [(entry.t, wire(entry, phone.number)) for entry in phone.recent]
+        out = []
+        for sent in phone.outbox:
+            wrote = None
+            for t, frame in incoming:
+                if t * 1000 > sent.sent_at_ms + 999:  # `t` is in whole seconds
+                    break
+                msg = frame.get("msg")
+                if msg is None or msg["key"]["remote"] != sent.chat or msg["key"].get("fromMe"):
+                    continue
+                text = msg.get("caption") if msg["type"] == "image" else msg.get("body")
+                if msg["type"] == "ciphertext":
+                    text = msg["decrypt"]["body"]
+                wrote = {"body": text or "", "kind": msg["type"], "at": iso_utc(t * 1000)}
+            device = self._devices.get(sent.device)
+            out.append({**sent.to_json(), "device": sent.device,
+                        "device_name": device.label if device is not None else (sent.device or "?"),
+                        "wrote": wrote})
+        return out
 
     # --- persistence ---------------------------------------------------------------------------
 
@@ -424,9 +495,10 @@ class SimState:
             "phones": [
                 {
                     "phone": p.number,
-                    "device": p.device,
+                    "devices": [{"device": i, "browser": self._devices[i].browser, "os": self._devices[i].os}
+                                for i in p.devices],
                     "pushname": p.pushname,
-                    "queue": [vars(entry) for entry in p.queue],
+                    "queue": [{**vars(entry), "pending": sorted(p.pending.get(entry.seq, ()))} for entry in p.queue],
                     "outbox": [vars(sent) for sent in p.outbox],
                 }
                 for p in self._phones.values()
@@ -434,24 +506,35 @@ class SimState:
         }
 
     def restore(self, data: dict[str, Any]) -> None:
-        """Load a snapshot into an empty state (version 1, from before message kinds, too).
-        Raises ValueError if it is not one of ours."""
+        """Load a snapshot into an empty state (versions 1, from before message kinds, and 2, from
+        before several devices per phone, too). Raises ValueError if it is not one of ours."""
         version = data.get("version") if isinstance(data, dict) else None
-        if version not in (1, SNAPSHOT_VERSION):
+        if version not in (1, 2, SNAPSHOT_VERSION):
             raise ValueError(f"not a simulator state snapshot (version {SNAPSHOT_VERSION})")
         try:
             self._next_seq = int(data["next_seq"])
             for item in data["phones"]:
+                if version < 3:
+                    linked = [{"device": item["device"]}] if item["device"] is not None else []
+                else:
+                    linked = list(item["devices"])
+                devices = [Device(d["device"], phone=item["phone"], browser=d.get("browser", ""), os=d.get("os", ""))
+                           for d in linked]
                 phone = Phone(
                     number=item["phone"],
-                    device=item["device"],
+                    devices=[d.id for d in devices],
                     pushname=item["pushname"],
-                    queue=[_restore_incoming(entry, version) for entry in item["queue"]],
                     outbox=[_restore_sent(sent, version) for sent in item["outbox"]],
                 )
+                for entry in item["queue"]:
+                    entry = dict(entry)
+                    waiting = entry.pop("pending", None)
+                    incoming = _restore_incoming(entry, version)
+                    phone.queue.append(incoming)
+                    phone.pending[incoming.seq] = set(waiting) if waiting is not None else set(phone.devices)
                 self._phones[phone.number] = phone
-                if phone.device is not None:
-                    self._devices[phone.device] = Device(phone.device, phone=phone.number)
+                for device in devices:
+                    self._devices[device.id] = device
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed simulator state snapshot: {exc!r}") from exc
 
@@ -464,11 +547,16 @@ class SimState:
             raise SimError(404, f"unknown phone {phone_number}")
         return phone
 
-    def _linked_device(self, phone_number: str) -> Device:
+    def _linked_devices(self, phone_number: str, device_id: str | None = None) -> list[Device]:
+        """The phone's linked devices, or only `device_id` (which must be one of them)."""
         phone = self._phone(phone_number)
-        if phone.device is None:
+        if not phone.devices:
             raise SimError(404, f"phone {phone_number} has no linked device")
-        return self._devices[phone.device]
+        if device_id is None:
+            return [self._devices[i] for i in phone.devices]
+        if device_id not in phone.devices:
+            raise SimError(404, f"device {device_id} is not linked to phone {phone_number}")
+        return [self._devices[device_id]]
 
     def _send(self, device: Device, message: dict[str, Any]) -> list[Effect]:
         """The one gate for frames to a page: a silenced device gets nothing."""
@@ -477,17 +565,23 @@ class SimState:
         return [Send(device.id, message)]
 
     def _deliver(self, phone: Phone) -> list[Effect]:
-        """Push the queue entries the current connection has not been given yet, in order."""
-        device = self._devices.get(phone.device) if phone.device is not None else None
-        if device is None or not device.connected or self._clock() < device.silent_until_ms:
-            return []
+        """Push to each connected device the queue entries it is owed and its current connection
+        has not been given yet, in order."""
         effects: list[Effect] = []
-        for entry in phone.queue:
-            if entry.seq in phone.in_flight:
+        for device_id in phone.devices:
+            device = self._devices[device_id]
+            if not device.connected or self._clock() < device.silent_until_ms:
                 continue
-            phone.in_flight.add(entry.seq)
-            effects += self._send(device, {"type": "msg", "seq": entry.seq, **wire(entry, phone.number)})
+            for entry in phone.queue:
+                if entry.seq in device.in_flight or device_id not in phone.pending.get(entry.seq, ()):
+                    continue
+                device.in_flight.add(entry.seq)
+                effects += self._send(device, {"type": "msg", "seq": entry.seq, **wire(entry, phone.number)})
         return effects
+
+    def _drop_entry(self, phone: Phone, seq: int) -> None:
+        phone.queue = [entry for entry in phone.queue if entry.seq != seq]
+        phone.pending.pop(seq, None)
 
     def _issue_ref(self, device: Device) -> list[Effect]:
         self._expire_ref(device)
@@ -507,10 +601,17 @@ class SimState:
     def _unlink(self, device: Device) -> None:
         assert device.phone is not None
         phone = self._phones[device.phone]
-        phone.device = None
-        phone.in_flight.clear()
+        phone.devices.remove(device.id)
+        for seq, waiting in list(phone.pending.items()):
+            if device.id in waiting:
+                waiting.discard(device.id)
+                # Stored by every other device: done. With no device left it waits for the next link.
+                if not waiting and phone.devices:
+                    self._drop_entry(phone, seq)
         device.phone = None
         device.connected = False
+        device.in_flight.clear()
+        device.browser = device.os = ""
         device.refuse_until_ms = device.silent_until_ms = 0
         self.revision += 1
 

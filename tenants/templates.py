@@ -113,11 +113,16 @@ def render(body: str, *, name: str, number: str, tenant: str) -> str:
     return _PLACEHOLDER.sub(fill, body)[:TEXT_MAX_CHARS]
 
 
+def _article(word: str) -> str:
+    """The indefinite article before `word`: "An exact", "A keyword"."""
+    return "An" if word[:1].lower() in "aeiou" else "A"
+
+
 def validate_template(*, match: str, pattern: str, body: str) -> None:
     """Raise ValidationFailed (with per-field details) if the template must not be saved."""
     errors: dict[str, list[str]] = {}
     if match in (MatchKind.EXACT, MatchKind.KEYWORD, MatchKind.REGEX) and not pattern.strip():
-        errors["pattern"] = [f"A {match} template needs a pattern."]
+        errors["pattern"] = [f"{_article(match)} {match} template needs a pattern."]
     elif match == MatchKind.KEYWORD and not any(w.strip() for w in pattern.split(",")):
         errors["pattern"] = ["List at least one keyword, separated by commas (e.g. price, cost)."]
     if match == MatchKind.REGEX and pattern.strip():

@@ -297,6 +297,40 @@ def test_the_start_and_stop_buttons_call_the_lifecycle_services(staff, tenant):
     assert worker.desired_state == "STOPPED"
 
 
+def test_start_on_a_running_worker_and_stop_on_a_stopped_one_say_already(staff, tenant):
+    response = staff.post(button_url(tenant, "stop"), follow=True)
+    assert notes(response) == [f"Acme (#{tenant.pk}): already stopped."]
+    live_host("h1")
+    lifecycle.worker_start(tenant_id=tenant.pk)
+    WorkerProcess.objects.filter(tenant=tenant).update(status="RUNNING")
+    response = staff.post(button_url(tenant, "start"), follow=True)
+    assert notes(response) == [f"Acme (#{tenant.pk}): already running."]
+
+
+def test_the_tenant_page_offers_a_new_qr_and_a_logout_in_one_click(staff, tenant, tmp_path, settings):
+    page = staff.get(change_url(tenant)).content.decode()
+    assert button_url(tenant, "new-qr") in page
+    assert button_url(tenant, "logout") in page
+    refused = staff.post(button_url(tenant, "logout"), follow=True)
+    assert any("not linked" in note for note in notes(refused))
+    live_host("h1")
+    asked = staff.post(button_url(tenant, "new-qr"), follow=True)
+    assert notes(asked) == [f"A new QR code requested for Acme (#{tenant.pk}); the fleet agent carries it out."]
+    assert WorkerProcess.objects.get(tenant=tenant).desired_state == "RUNNING"
+    stopping = staff.post(button_url(tenant, "stop"), follow=True)  # STOPPING: the agent has not stopped it yet
+    services.session_transition(tenant_id=tenant.pk, to=SessionState.CONNECTED, phone="4915100000001")
+    between = staff.post(button_url(tenant, "logout"), follow=True)
+    assert any("worker is stopping" in note for note in notes(between)), notes(stopping)
+    WorkerProcess.objects.filter(tenant=tenant).update(status="STOPPED")  # as its agent records it
+    settings.SESSIONS_PATH = tmp_path
+    (tmp_path / str(tenant.pk)).mkdir()
+    done = staff.post(button_url(tenant, "logout"), follow=True)
+    assert notes(done) == [f"Acme (#{tenant.pk}): logged out."]
+    tenant.session.refresh_from_db()
+    assert (tenant.session.state, tenant.session.phone) == ("LOGGED_OUT", "")
+    assert not (tmp_path / str(tenant.pk)).exists(), "the stored link is deleted: the next start shows a QR"
+
+
 def test_restart_and_force_restart_buttons(staff, tenant):
     live_host("h1")
     lifecycle.worker_start(tenant_id=tenant.pk)

@@ -191,3 +191,51 @@ def test_tenants_are_filtered_by_status_and_an_unknown_status_is_a_400(api, make
         response = api.get(f"/api/admin/tenants?status={bad}")
         assert response.status_code == 400
         assert "status" in response.json()["error"]["details"]
+
+
+def test_the_tenant_object_carries_its_session_state_and_linked_phone(api, tenant):
+    listed = api.get("/api/admin/tenants").json()["results"][0]
+    assert (listed["session_state"], listed["phone"]) == ("NEW", "")
+    services.session_transition(tenant_id=tenant.pk, to=SessionState.CONNECTED, phone="4915100000001")
+    for body in (api.get("/api/admin/tenants").json()["results"][0], api.get(f"/api/admin/tenants/{tenant.pk}").json(),
+                 api.patch(f"/api/admin/tenants/{tenant.pk}", {"name": "Acme 2"}, format="json").json()):
+        assert (body["session_state"], body["phone"]) == ("CONNECTED", "4915100000001")
+    services.session_transition(tenant_id=tenant.pk, to=SessionState.LOGGED_OUT)
+    body = api.get(f"/api/admin/tenants/{tenant.pk}").json()
+    assert (body["session_state"], body["phone"]) == ("LOGGED_OUT", ""), "a number that is not linked is not shown"
+
+
+def test_logout_of_a_session_that_is_not_linked_is_a_409_saying_so(api, tenant):
+    response = api.post(f"/api/admin/tenants/{tenant.pk}/session/logout")
+    assert (response.status_code, error_code(response)) == (409, "conflict")
+    assert "not linked" in response.json()["error"]["message"]
+    assert api.post("/api/admin/tenants/987654/session/logout").status_code == 404
+
+
+def test_logout_with_no_worker_running_deletes_the_stored_link(api, tenant, settings, tmp_path):
+    from workers.models import ProfileBackup
+
+    settings.SESSIONS_PATH = tmp_path
+    (tmp_path / str(tenant.pk)).mkdir()
+    ProfileBackup.objects.create(tenant=tenant, data=b"x", digest="d", size=1, epoch=1, host="h")
+    services.session_transition(tenant_id=tenant.pk, to=SessionState.CONNECTED, phone="4915100000001")
+    response = api.post(f"/api/admin/tenants/{tenant.pk}/session/logout")
+    assert response.status_code == 200
+    assert (response.json()["state"], response.json()["phone"], response.json()["message"]) == (
+        "LOGGED_OUT", "", "logged out")
+    assert not (tmp_path / str(tenant.pk)).exists()
+    assert not ProfileBackup.objects.filter(tenant=tenant).exists()
+    again = api.post(f"/api/admin/tenants/{tenant.pk}/session/logout")
+    assert again.status_code == 409
+
+
+def test_a_new_qr_for_a_linked_session_is_a_409(api, tenant):
+    services.session_transition(tenant_id=tenant.pk, to=SessionState.CONNECTED, phone="4915100000001")
+    response = api.post(f"/api/admin/tenants/{tenant.pk}/session/new-qr")
+    assert (response.status_code, error_code(response)) == (409, "conflict")
+    assert "log it out" in response.json()["error"]["message"]
+
+
+def test_session_commands_need_staff(anon, tenant):
+    assert anon.post(f"/api/admin/tenants/{tenant.pk}/session/logout").status_code == 401
+    assert anon.post(f"/api/admin/tenants/{tenant.pk}/session/new-qr").status_code == 401

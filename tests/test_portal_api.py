@@ -642,3 +642,20 @@ def test_a_web_process_answers_the_api_while_its_streams_are_at_the_limit(acme, 
     # gunicorn's own lines are structured like every other process's.
     access = [line for line in (tmp_path / "gunicorn.log").read_text().splitlines() if " gunicorn.access " in line]
     assert any(f"path={EVENTS} remote=127.0.0.1 status=503" in line for line in access), access
+
+
+LOGOUT = "/api/portal/tenant/current/session/logout"
+
+
+def test_a_member_logs_out_their_own_linked_device_and_no_one_else_can(acme, globex, settings, tmp_path):
+    settings.SESSIONS_PATH = tmp_path
+    services.session_transition(tenant_id=acme.pk, to=SessionState.CONNECTED, phone="15550001111")
+    services.session_transition(tenant_id=globex.pk, to=SessionState.CONNECTED, phone="15550002222")
+    assert portal_client(STRANGER).post(LOGOUT).status_code == 404
+    assert portal_client(OWNER, key="wrong").post(LOGOUT).status_code == 401
+    response = portal_client(OWNER).post(LOGOUT)
+    assert response.status_code == 200
+    assert (response.json()["state"], response.json()["message"]) == ("LOGGED_OUT", "logged out")
+    assert globex.session.__class__.objects.get(tenant=globex).state == SessionState.CONNECTED
+    again = portal_client(OWNER).post(LOGOUT)
+    assert (again.status_code, error_code(again)) == (409, "conflict")

@@ -20,6 +20,6 @@ def deliver(delivery_id: int, token: str) -> None:
     services.delivery_attempt(delivery_id=delivery_id, token=datetime.fromisoformat(token))
 
 
-@shared_task(name="webhooks.prune", ignore_result=True)
+@shared_task(name="webhooks.prune", ignore_result=True, send_events=False)  # periodic: no task events
 def prune() -> int:
     return services.deliveries_prune()

@@ -17,11 +17,11 @@ from django.http import HttpRequest
 
 from flowhq.errors import FlowHQError
 from tenants.models import Tenant
-from workers import lifecycle
-from workers.models import WorkerProcess
+from workers import lifecycle, linking
 from workers.states import DesiredState
 
-Service = Callable[..., WorkerProcess]
+# A lifecycle service returns an Outcome (workers/lifecycle.py), a linking one a LinkOutcome.
+Service = Callable[..., lifecycle.Outcome | linking.LinkOutcome]
 NAMES_IN_A_MESSAGE = 10
 
 
@@ -41,13 +41,19 @@ class LifecycleOp:
 OPERATIONS: dict[str, LifecycleOp] = {
     op.verb: op
     for op in (
-        LifecycleOp("start", "Start", "Start the worker", lifecycle.worker_start),
-        LifecycleOp("stop", "Stop", "Stop the worker", lifecycle.worker_stop),
-        LifecycleOp("restart", "Restart", "Restart the worker", lifecycle.worker_restart),
+        LifecycleOp("start", "Start", "Start the worker", lifecycle.worker_start_outcome),
+        LifecycleOp("stop", "Stop", "Stop the worker", lifecycle.worker_stop_outcome),
+        LifecycleOp("restart", "Restart", "Restart the worker", lifecycle.worker_restart_outcome),
         LifecycleOp(
             "force-restart", "Force-restart", "Force-restart the worker (kill, wipe runtime state)",
-            lifecycle.worker_force_restart,
+            lifecycle.worker_force_restart_outcome,
             confirm="Kill the worker at once and wipe its runtime state? The WhatsApp link is kept.",
+        ),
+        LifecycleOp("new-qr", "Show a new QR", "Show a new QR code to scan (starts the worker if needed)",
+                    linking.session_new_qr),
+        LifecycleOp(
+            "logout", "Log out WhatsApp", "Log out the linked WhatsApp device", linking.session_logout,
+            confirm="Unlink this tenant's WhatsApp device? The bot stops answering until a new QR is scanned.",
         ),
     )
 }
@@ -66,21 +72,37 @@ def run_lifecycle(modeladmin: admin.ModelAdmin[Any], request: HttpRequest, tenan
     names = dict(Tenant.objects.filter(pk__in=ids).values_list("pk", "name"))
     done: list[str] = []
     waiting: list[str] = []
+    unchanged: dict[str, list[str]] = {}
     for tenant_id in ids:
         label = f"{names.get(tenant_id, 'tenant')} (#{tenant_id})"
         try:
-            worker = op.service(tenant_id=tenant_id, reason=f"{verb} requested by {request.user} in the admin")
+            outcome = op.service(tenant_id=tenant_id, reason=f"{verb} requested by {request.user} in the admin")
         except FlowHQError as exc:
-            modeladmin.message_user(request, f"Could not {verb} {label}: {exc.message}", messages.ERROR)
+            refused = f"{op.label}: refused for {label}" if verb in ("new-qr", "logout") else f"Could not {verb} {label}"
+            modeladmin.message_user(request, f"{refused}: {exc.message}", messages.ERROR)
+            continue
+        if isinstance(outcome, linking.LinkOutcome):
+            if outcome.pending:
+                done.append(label)
+            else:
+                unchanged.setdefault(outcome.message, []).append(label)
+            continue
+        if not outcome.changed:
+            unchanged.setdefault(outcome.message, []).append(label)
             continue
         done.append(label)
-        if worker.desired_state == DesiredState.RUNNING and not worker.host:
+        if outcome.worker.desired_state == DesiredState.RUNNING and not outcome.worker.host:
             waiting.append(label)
+    what = {"new-qr": "A new QR code", "logout": "Logout"}.get(verb, verb.capitalize())
     if done:
         modeladmin.message_user(
-            request, f"{verb.capitalize()} requested for {_listing(done)}; the fleet agent carries it out.",
+            request, f"{what} requested for {_listing(done)}; "
+            f"{'the bot' if verb == 'logout' else 'the fleet agent'} carries it out.",
             messages.SUCCESS,
         )
+    for message, labels in unchanged.items():
+        # "Acme (#1): already running." — a no-op says so instead of claiming a change.
+        modeladmin.message_user(request, f"{_listing(labels)}: {message}.", messages.INFO)
     if waiting:
         modeladmin.message_user(
             request, f"No live fleet host for {_listing(waiting)}: the worker starts as soon as an agent is up.",

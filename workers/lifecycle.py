@@ -11,6 +11,7 @@ older epoch can no longer heartbeat and stops itself (see workers/lease.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -47,12 +48,34 @@ def _startup_deadline() -> Any:
     return timezone.now() + timedelta(milliseconds=settings.WORKER_STARTUP_GRACE_MS)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a command did: `changed` is False when the worker (or session) already was as asked,
+    and `message` says which ("start requested", "already running")."""
+
+    worker: WorkerProcess
+    changed: bool
+    message: str
+
+
+def _already(worker: WorkerProcess, wanted: DesiredState) -> str:
+    """ "already running" / "already starting" / "already stopped" / "already stopping"."""
+    if wanted == DesiredState.RUNNING:
+        return "already running" if worker.status == W.RUNNING else "already starting"
+    return "already stopped" if worker.status == W.STOPPED else "already stopping"
+
+
 def worker_start(*, tenant_id: int, reason: str = "start requested") -> WorkerProcess:
     """Make the tenant's worker run (placing it on a host); a no-op if it already does."""
+    return worker_start_outcome(tenant_id=tenant_id, reason=reason).worker
+
+
+def worker_start_outcome(*, tenant_id: int, reason: str = "start requested") -> Outcome:
+    """`worker_start`, saying whether it changed anything."""
     with transaction.atomic():
         worker = _locked(tenant_id)
         if worker.desired_state == DesiredState.RUNNING and worker.status in (W.STARTING, W.RUNNING, W.STOPPING):
-            return worker
+            return Outcome(worker, False, _already(worker, DesiredState.RUNNING))
         host = worker.host if host_is_live(worker.host) else (choose_host() or "")
         fields: dict[str, Any] = {
             "desired_state": DesiredState.RUNNING,
@@ -67,15 +90,20 @@ def worker_start(*, tenant_id: int, reason: str = "start requested") -> WorkerPr
         worker = worker_transition(worker_id=worker.pk, to=to, reason=reason, computed=_next_epoch, **fields)
         tenant_transition(tenant_id=tenant_id, to=TenantStatus.STARTING, reason=reason)
         nudge_host_on_commit(host, tenant_id)
-    return worker
+    return Outcome(worker, True, "start requested")
 
 
 def worker_stop(*, tenant_id: int, reason: str = "stop requested") -> WorkerProcess:
     """Stop the tenant's worker gracefully; it stays stopped until started again."""
+    return worker_stop_outcome(tenant_id=tenant_id, reason=reason).worker
+
+
+def worker_stop_outcome(*, tenant_id: int, reason: str = "stop requested") -> Outcome:
+    """`worker_stop`, saying whether it changed anything."""
     with transaction.atomic():
         worker = _locked(tenant_id)
         if worker.desired_state == DesiredState.STOPPED and worker.status in (W.STOPPED, W.STOPPING):
-            return worker
+            return Outcome(worker, False, _already(worker, DesiredState.STOPPED))
         fields: dict[str, Any] = {"desired_state": DesiredState.STOPPED, "force_requested": False}
         no_process = worker.status == W.STOPPED or not worker.host
         if no_process and not WORKER_MACHINE.can(W(worker.status), W.STOPPED):
@@ -86,7 +114,7 @@ def worker_stop(*, tenant_id: int, reason: str = "stop requested") -> WorkerProc
         worker = worker_transition(worker_id=worker.pk, to=to, reason=reason, computed=_next_epoch, **fields)
         tenant_transition(tenant_id=tenant_id, to=TenantStatus.STOPPED, reason=reason)
         nudge_host_on_commit(worker.host, tenant_id)
-    return worker
+    return Outcome(worker, True, "stop requested")
 
 
 def worker_restart(*, tenant_id: int, force: bool = False, reason: str = "") -> WorkerProcess:
@@ -145,3 +173,11 @@ def worker_recycle(*, tenant_id: int, epoch: int, reason: str, uptime_ms: float)
 
 def worker_force_restart(*, tenant_id: int, reason: str = "force-restart requested") -> WorkerProcess:
     return worker_restart(tenant_id=tenant_id, force=True, reason=reason)
+
+
+def worker_restart_outcome(*, tenant_id: int, reason: str = "") -> Outcome:
+    return Outcome(worker_restart(tenant_id=tenant_id, reason=reason), True, "restart requested")
+
+
+def worker_force_restart_outcome(*, tenant_id: int, reason: str = "force-restart requested") -> Outcome:
+    return Outcome(worker_force_restart(tenant_id=tenant_id, reason=reason), True, "force-restart requested")

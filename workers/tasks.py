@@ -23,7 +23,9 @@ def fleet_nudge(tenant_id: int) -> None:
     agent.nudge(tenant_id)
 
 
-@shared_task(name="fleet.sweep", ignore_result=True, acks_late=False)
+# Task events (Flower's task list) are kept for the tasks operators follow — lifecycle nudges,
+# bot commands, webhook deliveries — not for the periodic sweeps that run every few seconds.
+@shared_task(name="fleet.sweep", ignore_result=True, acks_late=False, send_events=False)
 def sweep_stale_workers() -> dict[str, list[int]]:
     """Run by Celery beat on the `control` queue (any fleet agent consumes it)."""
     return sweep().as_dict()
@@ -39,6 +41,7 @@ def _submit_to_bot(tenant_id: int, what: str) -> None:
     pipeline_call = {
         "flush_outbox": lambda rt: rt.pipeline.flush_outbox(),
         "reload_templates": lambda rt: rt.pipeline.reload_templates(),
+        "logout": lambda rt: rt.logout(),
     }[what]
     if not runner.submit(pipeline_call):
         log.info("bot not ready; it will pick this up when it is", extra={"command": what})
@@ -54,3 +57,9 @@ def bot_flush_outbox(tenant_id: int) -> None:
 def bot_reload_templates(tenant_id: int) -> None:
     """On `tenant.<id>`: an operator changed the templates."""
     _submit_to_bot(tenant_id, "reload_templates")
+
+
+@shared_task(name="bot.logout", ignore_result=True, acks_late=False)
+def bot_logout(tenant_id: int) -> None:
+    """On `tenant.<id>`: an operator or the tenant unlinks the WhatsApp device (workers/linking.py)."""
+    _submit_to_bot(tenant_id, "logout")

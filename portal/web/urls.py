@@ -19,6 +19,7 @@ urlpatterns = [
     path("invitation/<uidb64>/<token>/", auth_views.InvitationAccept.as_view(), name="invitation"),
     path("setup-request/", views.setup_request, name="setup-request"),
     path("new-qr/", views.new_qr, name="new-qr"),
+    path("unlink/", views.whatsapp_logout, name="unlink"),
     re_path(rf"^chats/{CHAT}/resume/$", views.chat_resume, name="chat-resume"),
     path("messages/", views.message_log, name="messages"),
     path("templates/", views.template_list, name="templates"),

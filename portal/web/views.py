@@ -27,6 +27,7 @@ from tenants.api.chat_views import chat_of
 from tenants.models import ReplyTemplate, Tenant, WhatsAppSession
 from tenants.states import SessionState
 from tenants.takeover import chat_pause_end, chat_pause_list
+from workers import linking
 from workers.states import DesiredState, WorkerStatus
 
 PAGE_SIZE = 50
@@ -112,6 +113,17 @@ def setup_request(request: HttpRequest, member: Member) -> HttpResponse:
 def new_qr(request: HttpRequest, member: Member) -> HttpResponse:
     portal_services.qr_renew(tenant=member.tenant, requested_by=member.email)
     messages.success(request, "Your bot is starting again: a new QR code appears here in a few seconds.")
+    return redirect("portal:home")
+
+
+@require_POST
+@member_view()
+def whatsapp_logout(request: HttpRequest, member: Member) -> HttpResponse:
+    """Unlink the member's phone from their bot (workers.linking, as the operators' logout)."""
+    outcome = linking.session_logout(tenant_id=member.tenant.pk,
+                                     reason=f"logout requested by {member.email} in the portal")
+    messages.success(request, "Your phone is being unlinked: a new QR code to link again appears here."
+                     if outcome.pending else "Your phone is unlinked: a QR code appears when your bot starts.")
     return redirect("portal:home")
 
 

@@ -693,7 +693,13 @@
 
   function transmit(frame) { if (isOpen()) socket.send(JSON.stringify(frame)); }
 
-  function hello() { transmit({ type: 'hello', keys: { noise: keys.noise, identity: keys.identity, adv: keys.adv }, wid: linkedPhone() }); }
+  // The device's name for the phone's list of linked devices, as WhatsApp Web registers it (whatsapp-web.js's
+  // deviceName/browserName options replace WAWebMiscBrowserUtils.info to set it).
+  function browserInfo() {
+    try { const info = window.require('WAWebMiscBrowserUtils').info(); return { name: String(info.name || ''), os: String(info.os || '') }; } catch (e) { return null; }
+  }
+
+  function hello() { transmit({ type: 'hello', keys: { noise: keys.noise, identity: keys.identity, adv: keys.adv }, wid: linkedPhone(), browser: browserInfo() }); }
 
   function ping() {
     if (awaitingPongSince === null) awaitingPongSince = Date.now();
@@ -845,6 +851,11 @@
       CONFLICT: 'WhatsApp is open in another window. Click "Use here" to use WhatsApp in this window.',
     };
     const bad = Socket.state === 'TIMEOUT' || Socket.state === 'CONFLICT';
+    if (Socket.state === 'UNPAIRED_IDLE') { // like WhatsApp Web: a click asks for new codes
+      const reload = element('button', { class: 'status', type: 'button' }, messages.UNPAIRED_IDLE);
+      reload.onclick = () => modules.WAWebCmd.Cmd.refreshQR();
+      return reload;
+    }
     return element('div', { class: bad ? 'status bad' : 'status' }, messages[Socket.state] || Socket.state);
   }
 

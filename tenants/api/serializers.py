@@ -29,12 +29,28 @@ class SessionOut(serializers.ModelSerializer[WhatsAppSession]):
 
 
 class TenantOut(serializers.ModelSerializer[Tenant]):
+    """A tenant, with its session state and linked number: whether it is linked, without a call to /qr."""
+
+    session_state = serializers.SerializerMethodField(help_text="The WhatsApp session's state (NEW for none).")
+    phone = serializers.SerializerMethodField(help_text="The linked phone number; empty when not linked.")
+
     class Meta:
         model = Tenant
         fields = [
-            "id", "name", "slug", "status", "status_reason", "rate_limit_per_minute", "reply_in_groups",
-            "reply_to_media", "created_at", "updated_at",
+            "id", "name", "slug", "status", "status_reason", "session_state", "phone", "rate_limit_per_minute",
+            "reply_in_groups", "reply_to_media", "created_at", "updated_at",
         ]
+
+    @extend_schema_field(serializers.ChoiceField(choices=SessionState.choices))
+    def get_session_state(self, tenant: Tenant) -> str:
+        session = getattr(tenant, "session", None)
+        return session.state if session is not None else SessionState.NEW
+
+    def get_phone(self, tenant: Tenant) -> str:
+        session = getattr(tenant, "session", None)
+        if session is None or session.state not in (SessionState.CONNECTED, SessionState.DISCONNECTED):
+            return ""
+        return str(session.phone)
 
 
 class TenantDetailOut(TenantOut):

@@ -188,7 +188,7 @@ def test_twenty_concurrent_starts_over_http_leave_one_worker(fleet: Fleet, tenan
         thread.start()
     for thread in threads:
         thread.join()
-    assert codes == [202] * 20
+    assert sorted(codes) == [200] * 19 + [202], "one start; the others are told it is already starting"
     running = wait_running(tenant.pk)
     time.sleep(2)
     assert pids(tenant.pk) == [running.pid]

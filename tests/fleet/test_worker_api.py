@@ -21,13 +21,32 @@ def test_start_stop_and_restart_answer_202_with_the_record(api, tenant):
     started = api.post(f"/api/admin/tenants/{tenant.pk}/worker/start")
     assert started.status_code == 202
     assert (started.json()["status"], started.json()["host"]) == ("STARTING", "a")
-    assert api.post(f"/api/admin/tenants/{tenant.pk}/worker/start").json()["status"] == "STARTING"
+    again = api.post(f"/api/admin/tenants/{tenant.pk}/worker/start")
+    assert (again.status_code, again.json()["status"], again.json()["message"]) == (200, "STARTING", "already starting")
     restarted = api.post(f"/api/admin/tenants/{tenant.pk}/worker/force-restart")
     assert restarted.status_code == 202
     stopped = api.post(f"/api/admin/tenants/{tenant.pk}/worker/stop")
     assert (stopped.status_code, stopped.json()["desired_state"]) == (202, "STOPPED")
     reasons = list(WorkerProcess.objects.get(tenant=tenant).transitions.order_by("id").values_list("reason", flat=True))
     assert reasons == ["start requested by staff", "force-restart requested by staff"]
+
+
+def test_start_on_a_running_worker_and_stop_on_a_stopped_one_answer_200_already(api, tenant):
+    live_host("a")
+    stopped = api.post(f"/api/admin/tenants/{tenant.pk}/worker/stop")
+    assert (stopped.status_code, stopped.json()["message"], stopped.json()["status"]) == (200, "already stopped",
+                                                                                          "STOPPED")
+    started = api.post(f"/api/admin/tenants/{tenant.pk}/worker/start")
+    assert (started.status_code, started.json()["message"]) == (202, "start requested")
+    WorkerProcess.objects.filter(tenant=tenant).update(status="RUNNING")
+    running = api.post(f"/api/admin/tenants/{tenant.pk}/worker/start")
+    assert (running.status_code, running.json()["message"], running.json()["status"]) == (200, "already running",
+                                                                                          "RUNNING")
+    stopping = api.post(f"/api/admin/tenants/{tenant.pk}/worker/stop")
+    assert (stopping.status_code, stopping.json()["message"]) == (202, "stop requested")
+    assert api.post(f"/api/admin/tenants/{tenant.pk}/worker/stop").json()["message"] == "already stopping"
+    transitions = WorkerProcess.objects.get(tenant=tenant).transitions.count()
+    assert transitions == 2, "the no-ops recorded nothing"
 
 
 def test_restarting_a_stopped_worker_is_a_409_naming_the_problem(api, tenant):

@@ -112,3 +112,11 @@ def test_good_templates_pass():
     validate_template(match="regex", pattern=r"order\s+#?(\d+)", body="Thanks {name}")
     validate_template(match="default", pattern="", body="Hi {name}, {{literal}} braces")
     assert regex_problem(r"^\d{3}-\d{4}$") is None
+
+
+@pytest.mark.parametrize(("match", "says"), [("exact", "An exact template"), ("keyword", "A keyword template"),
+                                         ("regex", "A regex template")])
+def test_a_template_without_a_pattern_is_refused_in_good_grammar(match, says):
+    with pytest.raises(ValidationFailed) as caught:
+        validate_template(match=match, pattern="", body="Hi")
+    assert caught.value.details["pattern"] == [f"{says} needs a pattern."]

@@ -110,6 +110,12 @@ def test_the_qr_budget_counts_distinct_codes():
     assert budget.exhausted
 
 
+def test_a_qr_budget_of_zero_never_runs_out():
+    budget = QrBudget(limit=0)
+    assert all(budget.new_code(str(n)) for n in range(1000))
+    assert not budget.exhausted
+
+
 def test_a_qr_data_uri_decodes_back_to_its_payload():
     from tests.botkit import decode_qr
 

@@ -454,3 +454,19 @@ def test_an_operator_grants_template_editing_through_the_api(api, acme, alice):
                                                    "priority": 0}).status_code == 403
     new = api.post(url, {"email": "bob@acme.example"}, format="json")
     assert (new.status_code, new.json()["can_edit_templates"]) == (201, False)
+
+
+def test_a_member_unlinks_their_phone_and_another_tenants_member_cannot(alice, acme, outsider, settings,
+                                                                        tmp_path):
+    settings.SESSIONS_PATH = tmp_path
+    client = signed_in(alice)
+    assert "Unlink this phone" not in client.get("/portal/").content.decode(), "nothing to unlink yet"
+    assert client.post("/portal/unlink/").status_code == 409
+    services.session_transition(tenant_id=acme.pk, to=SessionState.CONNECTED, phone="15550001111")
+    assert "Unlink this phone" in client.get("/portal/").content.decode()
+    assert signed_in(outsider).post("/portal/unlink/").status_code == 409, "the outsider's own tenant: not linked"
+    assert WhatsAppSession.objects.get(tenant=acme).state == SessionState.CONNECTED
+    response = client.post("/portal/unlink/", follow=True)
+    assert "Your phone is unlinked" in response.content.decode()
+    assert WhatsAppSession.objects.get(tenant=acme).state == SessionState.LOGGED_OUT
+    assert Client().post("/portal/unlink/")["Location"].startswith("/portal/sign-in/")

@@ -275,6 +275,52 @@ def test_the_qr_goes_idle_after_its_batch_and_refresh_qr_starts_a_new_one(tmp_pa
         run(scenario())
 
 
+def test_an_idle_qr_gets_new_codes_from_the_phone_page_and_from_a_click_on_the_page(tmp_path):
+    sim = Simulator(tmp_path / "simulator.log", qr_rotate_ms=500, extra_args=("--qr-refs-per-batch", "2"))
+
+    async def scenario():
+        async with (sim_client(sim.url) as client, chromium(tmp_path / "profile") as browser,
+                    chromium(tmp_path / "phone") as phone_browser):
+            page = await open_whatsapp(browser, sim.url)
+            await wait_for(page, "Socket.state === 'UNPAIRED_IDLE'", timeout_ms=5000)
+            phone = await phone_browser.newPage()
+            await phone.goto(sim.url.rstrip("/") + "/_sim/")
+            await phone.waitForXPath("//button[text()='Show a new QR']", timeout=5000)
+            (button,) = await phone.xpath("//button[text()='Show a new QR']")
+            await button.click()  # one click on the phone page
+            await wait_for(page, "Socket.state === 'UNPAIRED' && window.recorded.refs.length === 3")
+            await wait_for(page, "Socket.state === 'UNPAIRED_IDLE'", timeout_ms=5000)
+            await page.click("button.status")  # "Click to reload QR code" on the page itself
+            await wait_for(page, "Socket.state === 'UNPAIRED' && window.recorded.refs.length === 5")
+            (device,) = await client.ok("GET", "/_sim/devices")
+            assert (await client.request("POST", f"/_sim/devices/{device['device']}/refresh"))[1]["refreshed"] is False
+            assert (await client.request("POST", "/_sim/devices/nosuchdevice0/refresh"))[0] == 404
+
+    with running(sim):
+        run(scenario())
+
+
+def test_a_device_is_listed_by_the_name_its_page_registers(simulator, tmp_path):
+    async def scenario():
+        async with fresh(simulator) as client, chromium(tmp_path / "profile") as browser:
+            # What whatsapp-web.js's deviceName/browserName options do once the page has loaded.
+            name_it = """() => { const tick = setInterval(() => {
+                if (!window.Debug || typeof window.require !== 'function') return;
+                clearInterval(tick);
+                const utils = window.require('WAWebMiscBrowserUtils'), info = utils.info;
+                utils.info = () => Object.assign({}, info(), { os: 'Acme Bakery', name: 'FlowHQ' });
+            }, 20); }"""
+            page = await open_whatsapp(browser, simulator.url, before=(name_it,))
+            device = await link(page, client, PHONE)
+            await wait_for(page, "Socket.state === 'CONNECTED'")
+            await asyncio.sleep(0.3)
+            assert (await client.device(device))["name"] == "FlowHQ (Acme Bakery)"
+            (phone,) = await client.ok("GET", "/_sim/phones")
+            assert phone["devices"] == [{"device": device, "name": "FlowHQ (Acme Bakery)", "online": True}]
+
+    run(scenario())
+
+
 def test_an_incoming_message_fires_msg_add_with_the_whatsapp_fields(simulator, tmp_path):
     async def scenario():
         async with linked_page(simulator, tmp_path) as (client, page):
@@ -907,22 +953,26 @@ def test_a_logout_while_the_browser_is_closed_arrives_at_its_next_start(simulato
     run(scenario())
 
 
-def test_a_new_scan_by_the_same_phone_logs_the_old_device_out(simulator, tmp_path):
+def test_a_second_browser_linked_to_the_same_phone_keeps_the_first_connected(simulator, tmp_path):
     async def scenario():
         async with (
             fresh(simulator) as client,
-            chromium(tmp_path / "old") as old_browser,
-            chromium(tmp_path / "new") as new_browser,
+            chromium(tmp_path / "first") as first_browser,
+            chromium(tmp_path / "second") as second_browser,
         ):
-            old = await open_whatsapp(old_browser, simulator.url)
-            old_device = await link(old, client, PHONE)
-            new = await open_whatsapp(new_browser, simulator.url)
-            new_device = await link(new, client, PHONE)
-            await wait_for(old, "location.search === '?post_logout=1' && Socket.state === 'UNPAIRED'")
-            assert (await recorded(old))["logouts"] == ["logout_from_bridge"]
-            assert (await client.device(old_device))["phone"] is None
-            assert (await client.device(new_device))["phone"] == PHONE
-            assert await state(new) == "CONNECTED"
+            first = await open_whatsapp(first_browser, simulator.url)
+            first_device = await link(first, client, PHONE)
+            second = await open_whatsapp(second_browser, simulator.url)
+            second_device = await link(second, client, PHONE)
+            await asyncio.sleep(0.5)
+            assert (await recorded(first))["logouts"] == [], "linking one device never unlinks another"
+            assert (await client.device(first_device))["phone"] == PHONE
+            assert (await client.device(second_device))["phone"] == PHONE
+            assert (await state(first), await state(second)) == ("CONNECTED", "CONNECTED")
+            await client.ok("POST", f"/_sim/phones/{PHONE}/logout", {"device": first_device})
+            await wait_for(first, "location.search === '?post_logout=1' && Socket.state === 'UNPAIRED'")
+            assert (await recorded(first))["logouts"] == ["logout_from_bridge"]
+            assert await state(second) == "CONNECTED", "logging one device out keeps the other"
 
     run(scenario())
 
@@ -1116,8 +1166,8 @@ def test_a_state_file_keeps_links_across_a_simulator_restart(tmp_path):
         finally:
             sim.stop()
         saved = json.loads(state_file.read_text())
-        assert saved["version"] == 2
-        assert saved["phones"][0]["device"] is not None
+        assert saved["version"] == 3
+        assert len(saved["phones"][0]["devices"]) == 1
         assert "Traceback" not in (tmp_path / "simulator.log").read_text()
 
     run(scenario())
@@ -1153,7 +1203,7 @@ def test_a_state_file_of_version_1_restores(tmp_path):
     with running(sim):
         run(scenario())
     saved = json.loads(state_file.read_text())
-    assert saved["version"] == 2, "saved again in the current version"
+    assert saved["version"] == 3, "saved again in the current version"
     assert saved["phones"][0]["queue"][0]["kind"] == "dm"
 
 

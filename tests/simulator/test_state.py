@@ -12,6 +12,7 @@ import pytest
 from simulator.kinds import KINDS, THUMBNAIL, Incoming, KindError, lid_of, parse, wire
 from simulator.state import (
     DEVICE_PLATFORM,
+    MAX_COMPANIONS,
     MAX_REMEMBERED_REFS,
     QR_REFS_PER_BATCH,
     Close,
@@ -91,6 +92,7 @@ def test_an_unlinked_page_gets_a_ref_and_the_device_list_shows_the_full_payload(
         "state": None,
         "ref": "2@ref1",
         "qr": payload("2@ref1"),
+        "name": "dev-a",
     }
     assert device["qr"].split(",")[-1] == "1", "the fifth field is the platform, Chrome"
     sim.report_state("dev-a", "UNPAIRED")
@@ -149,7 +151,7 @@ def test_a_scan_of_the_current_ref_pairs_the_page_and_its_hello_connects_and_syn
     ]
     assert sim.phones() == [
         {"phone": PHONE, "lid": lid_of(PHONE), "device": "dev-a", "pushname": "Shop", "online": True,
-         "queued": 0, "outbox": 0}
+         "devices": [{"device": "dev-a", "name": "dev-a", "online": True}], "queued": 0, "outbox": 0}
     ]
 
 
@@ -430,14 +432,84 @@ def test_a_page_claiming_a_link_the_service_does_not_know_is_logged_out(sim):
     assert sim.phones() == []
 
 
-def test_a_new_scan_by_the_same_phone_logs_the_old_device_out(sim):
+def test_a_second_device_linked_to_the_same_phone_keeps_the_first_linked(sim):
     linked(sim, "dev-a")
     ref = frames(sim.connect("dev-b", KEYS, None), "dev-b")[-1]["ref"]
     device, effects = sim.scan(payload(ref), PHONE)
     assert device == "dev-b"
-    assert frames(effects, "dev-a") == [{"type": "logout"}]
+    assert frames(effects, "dev-a") == [], "linking one device never unlinks another"
     assert [f["type"] for f in frames(effects, "dev-b")] == ["paired"]
+    sim.connect("dev-b", KEYS, PHONE)
+    assert {d["device"]: d["phone"] for d in sim.devices()} == {"dev-a": PHONE, "dev-b": PHONE}
+    assert [d["device"] for d in sim.phones()[0]["devices"]] == ["dev-a", "dev-b"]
+
+
+def test_every_linked_device_gets_every_message_and_it_leaves_when_all_have_stored_it(sim):
+    linked(sim, "dev-a")
+    linked(sim, "dev-b")
+    _, effects = dm(sim, "M1")
+    to_a, to_b = frames(effects, "dev-a"), frames(effects, "dev-b")
+    assert [f["msg"]["key"]["id"] for f in to_a + to_b] == ["M1", "M1"]
+    sim.acknowledge("dev-a", to_a[0]["seq"])
+    assert sim.phones()[0]["queued"] == 1, "dev-b has not stored it yet"
+    sim.disconnect("dev-b")
+    assert [f["msg"]["key"]["id"] for f in frames(sim.connect("dev-b", KEYS, PHONE), "dev-b")[1:-1]] == ["M1"]
+    sim.acknowledge("dev-b", to_b[0]["seq"])
+    assert sim.phones()[0]["queued"] == 0
+
+
+def test_each_device_sends_on_its_own_and_the_outbox_names_it(sim):
+    linked(sim, "dev-a")
+    linked(sim, "dev-b")
+    sim.record_send("dev-a", "3EB0AAAA", f"{CUSTOMER}@c.us", "from a")
+    sim.record_send("dev-b", "3EB0BBBB", f"{CUSTOMER}@c.us", "from b")
+    assert [(m["device"], m["body"]) for m in sim.conversation(PHONE)] == [("dev-a", "from a"), ("dev-b", "from b")]
+
+
+def test_logging_out_one_device_keeps_the_others(sim):
+    linked(sim, "dev-a")
+    linked(sim, "dev-b")
+    _, effects = dm(sim, "M1")
+    assert frames(sim.logout(PHONE, "dev-a"), "dev-a") == [{"type": "logout"}]
     assert {d["device"]: d["phone"] for d in sim.devices()} == {"dev-a": None, "dev-b": PHONE}
+    sim.acknowledge("dev-b", frames(effects, "dev-b")[0]["seq"])
+    assert sim.phones()[0]["queued"] == 0, "stored by every device still linked"
+    sim.page_logout("dev-b")
+    assert sim.phones()[0]["devices"] == []
+    with pytest.raises(SimError) as caught:
+        sim.logout(PHONE, "dev-b")
+    assert caught.value.status == 404
+
+
+def test_a_phone_links_at_most_four_companion_devices(sim):
+    for n in range(MAX_COMPANIONS):
+        linked(sim, f"dev-{n}")
+    ref = frames(sim.connect("dev-x", KEYS, None), "dev-x")[-1]["ref"]
+    with pytest.raises(SimError) as caught:
+        sim.scan(payload(ref), PHONE)
+    assert caught.value.status == 409
+    assert "4 linked devices" in caught.value.message
+
+
+def test_a_device_is_named_by_what_its_page_announced_after_pairing(sim):
+    ref = frames(sim.connect("dev-a", KEYS, None))[-1]["ref"]
+    sim.scan(payload(ref), PHONE)
+    sim.connect("dev-a", KEYS, PHONE, {"name": "FlowHQ", "os": "Demo Café"})
+    sim.disconnect("dev-a")
+    sim.connect("dev-a", KEYS, PHONE, {"name": "Chrome", "os": "Linux"})
+    assert sim.devices()[0]["name"] == "FlowHQ (Demo Café)", "the name registered at pairing is kept"
+    assert sim.phones()[0]["devices"][0]["name"] == "FlowHQ (Demo Café)"
+
+
+def test_the_conversation_shows_what_the_customer_wrote_before_each_reply(sim, clock):
+    linked(sim)
+    dm(sim, "M1", "menu")
+    sim.post_message(PHONE, "dm", {"id": "M2", "from": "4917000000999", "body": "other chat", "name": ""})
+    sim.record_send("dev-a", "3EB0AAAA", f"{CUSTOMER}@c.us", "Today: espresso")
+    sim.record_send("dev-a", "3EB0BBBB", "4917000000777@c.us", "unprompted")
+    first, second = sim.conversation(PHONE)
+    assert (first["body"], first["wrote"]["body"]) == ("Today: espresso", "menu")
+    assert second["wrote"] is None
 
 
 def test_reset_forgets_everything_and_closes_open_sockets(sim):
@@ -454,7 +526,7 @@ def test_a_snapshot_keeps_links_queues_and_outboxes_but_not_sockets(sim, clock):
     sim.disconnect("dev-a")
     sim.post_message(PHONE, "group", {"id": "M1", "group": GROUP, "from": CUSTOMER, "body": "queued"})
     data = json.loads(json.dumps(sim.snapshot()))
-    assert data["version"] == 2
+    assert data["version"] == 3
 
     restored = SimState(qr_rotate_ms=ROTATE_MS, clock=clock)
     restored.restore(data)
@@ -465,6 +537,7 @@ def test_a_snapshot_keeps_links_queues_and_outboxes_but_not_sockets(sim, clock):
         "state": None,
         "ref": None,
         "qr": None,
+        "name": "dev-a",
     }
     assert [(s.chat, s.body) for s in restored.outbox(PHONE)] == [(f"{GROUP}@g.us", "hi")]
     connected, message, _synced = frames(restored.connect("dev-a", KEYS, PHONE))
@@ -504,7 +577,7 @@ def test_a_snapshot_of_version_1_restores_as_direct_messages(clock):
         "type": "chat", "body": "still waiting", "t": T, "notifyName": "Ann",
         "from": f"{CUSTOMER}@c.us", "to": f"{PHONE}@c.us",
     }
-    assert restored.snapshot()["version"] == 2, "it is saved in the new version"
+    assert restored.snapshot()["version"] == 3, "it is saved in the new version"
     _, effects = dm(restored, "NEW1")
     assert frames(effects)[0]["seq"] == 8
 
@@ -515,7 +588,7 @@ def test_a_snapshot_of_version_1_restores_as_direct_messages(clock):
         {},
         {"version": 1},
         {"version": 2},
-        {"version": 3, "next_seq": 1, "phones": []},
+        {"version": 4, "next_seq": 1, "phones": []},
         {"version": 1, "next_seq": 1, "phones": [{"phone": "1"}]},
         {"version": 2, "next_seq": 1, "phones": [{"phone": PHONE, "device": None, "pushname": "",
                                                  "queue": [{"seq": 1}], "outbox": []}]},

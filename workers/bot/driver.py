@@ -9,12 +9,15 @@ nothing else — the simulator is held to the same surface by running whatsapp-w
 - readiness: `window.Debug.VERSION` (the page's version, recorded on the session), within
   WHATSAPP_WEB_LOAD_TIMEOUT_MS;
 - the connection: `WAWebSocketModel.Socket` — `state` and `change:state`, `hasSynced` and
-  `change:hasSynced`; `WAWebCmd.Cmd` — `logout`, `logout_from_bridge`, `refreshQR()`;
+  `change:hasSynced`, `logout()` (as `client.logout()`); `WAWebCmd.Cmd` — `logout`, `logout_from_bridge`, `refreshQR()`;
 - the QR, built as whatsapp-web.js builds it: `WAWebConnModel.Conn.ref` and `change:ref`,
   `WAWebUserPrefsInfoStore.waNoiseInfo`, `WAWebSignalStoreApi.waSignalStore`,
   `WAWebUserPrefsMultiDevice.getADVSecretKey()`, `WAWebCompanionRegClientUtils.DEVICE_PLATFORM`,
   `WABase64.encodeB64` → `ref,staticKey,identityKey,advSecret,platform`;
 - the own number: `WAWebUserPrefsMeUser.getMaybeMePnUser()`;
+- the device's name on the phone's list of linked devices: `WAWebMiscBrowserUtils.info` wrapped to
+  return the tenant's name as `os` and "FlowHQ" as `name`, as whatsapp-web.js's `deviceName` /
+  `browserName` options do (`Client.setDeviceName`), before the page links;
 - messages: `WAWebCollections.Msg` `add` with `isNewMsg`, direction by `id.fromMe` (the models have
   no top-level `fromMe`), a `ciphertext` waited for until `change:type` makes it readable,
   `change:type` → `revoked`, `change:body`/`change:caption` (edits); LID senders resolved with
@@ -166,9 +169,20 @@ HOOKS_JS = """
     if (Socket.hasSynced) { flowhq.installMessages(); emit('synced', {}); }
   };
 
+  // whatsapp-web.js `setDeviceName(deviceName, browserName)`: what the phone lists this device as.
+  const nameDevice = () => {
+    if (!config.deviceName && !config.browserName) return;
+    try {
+      const utils = req('WAWebMiscBrowserUtils'), info = utils.info;
+      utils.info = () => Object.assign({}, info(), config.deviceName ? { os: config.deviceName } : {},
+                                       config.browserName ? { name: config.browserName } : {});
+    } catch (e) { emit('error', { where: 'device name', error: String(e && e.message || e) }); }
+  };
+
   const tick = setInterval(() => {
     if (typeof window.require !== 'function' || !window.Debug || !window.Debug.VERSION) return;
     clearInterval(tick);
+    nameDevice();
     installSession();
   }, 50);
 }
@@ -256,6 +270,8 @@ async (to, body, keyId, ackTimeoutMs) => {{
 """
 
 REFRESH_QR_JS = "() => window.require('WAWebCmd').Cmd.refreshQR()"
+# whatsapp-web.js `client.logout()`: the page unlinks itself, clears its storage and reloads to a QR.
+LOGOUT_JS = "() => window.require('WAWebSocketModel').Socket.logout()"
 INSTALL_MESSAGES_JS = "() => window.__flowhq && window.__flowhq.installMessages()"
 
 
@@ -329,10 +345,13 @@ class WhatsAppDriver:
         self._missing: list[str] = []
         self.calls_in_flight = 0
 
-    async def open(self, url: str) -> None:
+    async def open(self, url: str, *, device_name: str = "", browser_name: str = "") -> None:
+        """Load WhatsApp Web with the hooks; `device_name`/`browser_name` name this device on the
+        phone (whatsapp-web.js's `deviceName`/`browserName`)."""
         await self.page.exposeFunction(BINDING, self._emit)
         config = {"sessionModules": SESSION_MODULES, "messageModules": MESSAGE_MODULES,
-                  "cipherTimeoutMs": CIPHERTEXT_TIMEOUT_MS}
+                  "cipherTimeoutMs": CIPHERTEXT_TIMEOUT_MS, "deviceName": device_name,
+                  "browserName": browser_name}
         await self.page.evaluateOnNewDocument(HOOKS_JS, config)
         self._loaded.clear()
         await self.page.goto(url, waitUntil="domcontentloaded", timeout=60_000)
@@ -384,6 +403,15 @@ class WhatsAppDriver:
     async def refresh_qr(self) -> None:
         """UNPAIRED_IDLE (the page stopped rotating codes): ask for new ones, as a person clicks."""
         await self._evaluate(REFRESH_QR_JS, timeout=5.0)
+
+    async def logout(self) -> None:
+        """Unlink this device as whatsapp-web.js's `client.logout()` does; the page emits `logout`
+        (Cmd) and reloads to a fresh QR. The reload may end the call before it answers."""
+        try:
+            await asyncio.wait_for(self.page.evaluate(LOGOUT_JS), 10.0)
+        except NetworkError as exc:
+            if "context" not in str(exc).lower() and "target closed" not in str(exc).lower():
+                raise
 
     async def recent_messages(self, since: float, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Messages the page holds with a timestamp at or after `since` (unix seconds), both ways."""

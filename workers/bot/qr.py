@@ -28,7 +28,8 @@ class QrBudget:
 
     WhatsApp rotates the code every ~20 s. A tenant who is not there to scan
     should not keep a browser busy forever: they see why, and a restart
-    starts a fresh budget.
+    (or "show a new QR") starts a fresh budget. A limit of 0 never runs out:
+    the demo keeps offering codes while a newcomer reads the README.
     """
 
     def __init__(self, limit: int) -> None:
@@ -41,11 +42,11 @@ class QrBudget:
         if payload != self._last:
             self._last = payload
             self.shown += 1
-        return self.shown <= self.limit
+        return not self.exhausted
 
     @property
     def exhausted(self) -> bool:
-        return self.shown > self.limit
+        return self.limit > 0 and self.shown > self.limit
 
     def reset(self) -> None:
         self.shown = 0

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from tenants.counters import reconnect_attempted
-from tenants.models import WhatsAppSession
+from tenants.models import Tenant, WhatsAppSession
 from tenants.services import session_process_gone, session_transition, tenant_transition
 from tenants.states import SessionState, TenantStatus
 from workers.bot.browser import BrowserHandle, launch_browser
@@ -58,6 +58,11 @@ PAGE_IDLE_TIMEOUT_S = 20.0
 SESSION_SEEN_EVERY_S = 60.0
 # WhatsApp Web writes the new link to IndexedDB just after it connects.
 FIRST_BACKUP_AFTER_S = 3.0
+WAITING_FOR_SCAN = "waiting for the QR code to be scanned"
+# The browser name of the linked device on the phone (its device name is the tenant's name).
+DEVICE_BROWSER_NAME = "FlowHQ"
+# How long the page may take to say it logged out (Cmd `logout`) after Socket.logout().
+LOGOUT_TIMEOUT_S = 10.0
 
 
 class BotRuntime(Runtime):
@@ -78,6 +83,8 @@ class BotRuntime(Runtime):
         self._backups: asyncio.Task[None] | None = None
         self._sync_watch: asyncio.Task[None] | None = None
         self._version = ""
+        self._logging_out = False
+        self._name: str | None = None
         self._memory_guard = asyncio.create_task(guard_memory(self), name="memory-guard")
         self.pipeline = MessagePipeline(self)
         if settings.SESSION_BACKUP:
@@ -97,8 +104,20 @@ class BotRuntime(Runtime):
         self.handle = await launch_browser(self.ctx.tenant_id)
         self.handle.on_crash(lambda: self._post(DriverEvent("browser_crashed", {})))
         self.driver = WhatsAppDriver(self.handle.page, self._post)
-        await self.driver.open(settings.WHATSAPP_WEB_URL)
+        await self.driver.open(settings.WHATSAPP_WEB_URL, device_name=await self._device_name(),
+                               browser_name=DEVICE_BROWSER_NAME)
         await self._loaded()
+
+    async def _device_name(self) -> str:
+        """The tenant's name, which the phone lists the linked device by (read once; a database
+        that does not answer must not keep the browser from opening)."""
+        if self._name is None:
+            try:
+                self._name = await self.db(_tenant_name, self.ctx.tenant_id)
+            except Exception as exc:
+                log.warning("could not read the tenant's name for the device name", extra={"error": str(exc)})
+                return ""
+        return self._name
 
     async def _loaded(self) -> None:
         """Until WhatsApp Web shows its version (recorded on the session); raises PageNotReady or
@@ -161,12 +180,16 @@ class BotRuntime(Runtime):
         if not self.qr_budget.new_code(payload):
             await self._go_idle(
                 S.QR_TIMEOUT,
-                f"{self.qr_budget.limit} QR codes were shown and none was scanned; restart the worker for new ones",
+                f"{self.qr_budget.limit} QR codes were shown and none was scanned; "
+                "show a new QR (or restart the worker) for new ones",
             )
             return
+        first = self.phase != QR
         self.phase = QR
         await self._session(S.QR_READY, qr=qr_data_uri(payload), qr_issued_at=timezone.now(),
                             qr_count=self.qr_budget.shown, last_error="")
+        if first:  # the reason says what the tenant waits for now, not "worker starting"
+            await self._tenant(TenantStatus.STARTING, WAITING_FOR_SCAN)
         log.info("QR code ready", extra={"count": self.qr_budget.shown})
 
     async def _on_state(self, state: str | None, wid: str | None) -> None:
@@ -338,10 +361,45 @@ class BotRuntime(Runtime):
         except Superseded:
             pass
 
+    async def logout(self) -> None:
+        """Unlink this device (asked by an operator or the tenant: workers/linking.py), as
+        whatsapp-web.js's `client.logout()` does. The page says `logout` and comes back with a
+        fresh QR code, which the bot shows: the session goes LOGGED_OUT, then QR_READY."""
+        if self.driver is None or self.phase in (IDLE, STOPPING):
+            log.warning("logout asked while the bot is not on WhatsApp Web", extra={"phase": self.phase})
+            return
+        self._logging_out = True
+        try:
+            await self.driver.logout()
+        except Exception as exc:
+            self._logging_out = False
+            log.warning("could not log out of WhatsApp Web", extra={"error": str(exc)})
+            return
+        deadline = time.monotonic() + LOGOUT_TIMEOUT_S
+        while self._logging_out and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        if self._logging_out:
+            self._logging_out = False
+            log.warning("WhatsApp Web did not confirm the logout", extra={"timeout_s": LOGOUT_TIMEOUT_S})
+
     async def _on_logout(self) -> None:
         self._linked = False
         await self.db(profile_backup_delete, tenant_id=self.ctx.tenant_id)  # the link it holds is dead
+        if self._logging_out:
+            await self._logged_out_on_request()
+            return
         await self._go_idle(S.LOGGED_OUT, "the phone unlinked this device; restart the worker to link it again")
+
+    async def _logged_out_on_request(self) -> None:
+        """Our own logout went through: wait for the page's new QR code with a fresh budget."""
+        self._logging_out = False
+        self.phase = STARTING
+        self.connected.clear()
+        self.qr_budget.reset()
+        await self._session(S.LOGGED_OUT, phone="", qr="", wa_state="",
+                            last_error="logged out from FlowHQ; scan the new QR code to link again")
+        await self._tenant(TenantStatus.STARTING, "logged out; waiting for a new QR code")
+        log.info("logged out of WhatsApp on request")
 
     async def _unsupported(self, exc: ModulesMissing) -> None:
         """The page is not the WhatsApp Web this bot speaks: say exactly what is missing, and stop
@@ -434,6 +492,10 @@ class BotRuntime(Runtime):
             await self._back_up()  # Chromium is closed: the cleanest copy there is
         await self.db(session_process_gone, tenant_id=self.ctx.tenant_id, why="worker stopped")
         log.info("bot stopped; chromium closed", extra={"phase": was})
+
+
+def _tenant_name(tenant_id: int) -> str:
+    return Tenant.objects.values_list("name", flat=True).get(pk=tenant_id)[:60]
 
 
 def _record_version(tenant_id: int, version: str) -> None:

@@ -30,10 +30,11 @@ def tenant_worker_argv(tenant_id: int, host: str) -> list[str]:
 
     threads pool with one thread: answers `inspect ping` while a task runs
     (solo does not) in one process (prefork needs two); no gossip/mingle:
-    ~4-6 Redis connections instead of ~10; heartbeats stay on for Flower.
+    ~4-6 Redis connections instead of ~10; heartbeats stay on for Flower;
+    `--quiet`: no start-up banner (the bootstep logs one line per start).
     """
     return [
-        sys.executable, "-m", "celery", "-A", "flowhq", "worker",
+        sys.executable, "-m", "celery", "-A", "flowhq", "--quiet", "worker",
         "-Q", f"tenant.{tenant_id}", "-n", f"tenant-{tenant_id}@{host}",
         "-P", "threads", "-c", "1", "--without-gossip", "--without-mingle",
         "--loglevel", settings.LOG_LEVEL,

@@ -14,6 +14,7 @@ import os
 import time
 from typing import Any
 
+from celery import __version__ as celery_version
 from celery import bootsteps
 from celery.worker import state as worker_state
 from django.conf import settings
@@ -60,6 +61,12 @@ class TenantRuntimeStep(bootsteps.StartStopStep):
 
     def start(self, worker: Any) -> None:
         assert self.runner is not None
+        ctx = self.runner.ctx
+        # The one line a tenant worker's start logs (no banner: `celery --quiet`, workers/fleet/processes.py).
+        log.info("tenant worker started", extra={
+            "node": ctx.node, "queue": f"tenant.{ctx.tenant_id}", "epoch": ctx.epoch, "pid": ctx.pid,
+            "runtime": settings.BOT_RUNTIME, "celery": celery_version,
+        })
         self.runner.start()
 
     def stop(self, worker: Any) -> None:

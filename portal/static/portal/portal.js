@@ -4,6 +4,13 @@
 // Without a stream (too many open, a proxy in the way) the fragments are polled instead.
 (function () {
   "use strict";
+  // A form that asks first (data-confirm: "Unlink this phone"), also in fragments fetched later.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.matches && form.matches("form[data-confirm]") && !window.confirm(form.getAttribute("data-confirm"))) {
+      event.preventDefault();
+    }
+  });
   var root = document.querySelector("[data-portal-events]");
   if (!root) return;
 

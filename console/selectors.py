@@ -80,7 +80,7 @@ TITLES = {
     QR_TIMED_OUT: "QR timed out",
 }
 
-ACTION_LABELS = {"start": "Start", "restart": "Restart", "force-restart": "Force-restart"}
+ACTION_LABELS = {"start": "Start", "restart": "Restart", "force-restart": "Force-restart", "new-qr": "Show a new QR"}
 
 
 @dataclass(frozen=True)
@@ -127,10 +127,10 @@ def _problem(tenant: Tenant, worker: WorkerProcess | None, now: datetime) -> Att
                      "start a fleet agent (manage.py fleet) or raise FLEET_CAPACITY")
     if state == SessionState.LOGGED_OUT and session is not None:
         return found(LOGGED_OUT, session.last_error or "the phone unlinked this device",
-                     "restart" if running else "start", session.updated_at, "the bot shows a new QR to scan")
+                     "new-qr", session.updated_at, "the bot shows a new QR to scan")
     if state == SessionState.QR_TIMEOUT and session is not None:
         return found(QR_TIMED_OUT, session.last_error or "no QR code was scanned",
-                     "restart" if running else "start", session.updated_at, "the bot shows new QR codes")
+                     "new-qr", session.updated_at, "the bot shows new QR codes")
     return None
 
 

@@ -52,8 +52,8 @@ def test_problems_come_most_urgent_first_each_with_what_helps():
         (error.pk, "error", "restart"),
         (stale.pk, "stale", "force-restart"),
         (homeless.pk, "no-host", None),
-        (logged_out.pk, "logged-out", "start"),
-        (qr.pk, "qr-timed-out", "restart"),
+        (logged_out.pk, "logged-out", "new-qr"),
+        (qr.pk, "qr-timed-out", "new-qr"),
     ]
 
 

@@ -91,7 +91,7 @@ def test_an_operator_finds_a_crash_looping_tenant_at_the_top_and_force_restarts_
         shown = rows(browser)
         assert shown[0] == (str(looping.pk), "crash-looping", "force-restart")
         assert (str(broken.pk), "error", "restart") in shown
-        assert (str(unscanned.pk), "qr-timed-out", "restart") in shown
+        assert (str(unscanned.pk), "qr-timed-out", "new-qr") in shown
         assert str(fine.pk) not in [tenant for tenant, _, _ in shown]
         assert "crashes in a row" in browser.text(f'#attention tr[data-tenant="{looping.pk}"]')
         assert host in browser.text("#hosts")

@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import free_port, start, stop, wait_for
+from bench.common import simulator, stop, wait_for
 
 # workers/bot/browser.py FLAGS as they were before issue 12, launched with pyppeteer's defaults.
 OLD_FLAGS = [
@@ -138,12 +138,8 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        port = free_port()
-        sim = start([sys.executable, "-m", "simulator", "--port", str(port), "--qr-rotate-ms", "20000"],
-                    tmp / "sim.log")
-        sim_url = f"http://127.0.0.1:{port}/"
+        sim, sim_url = simulator(tmp)
         try:
-            wait_for(lambda: _up(sim_url), 30)
             for base, (label, options) in enumerate((("before", old), ("after", launch_options()))):
                 began = time.monotonic()
                 results[label] = (*asyncio.run(measure(label, options, sim_url, tmp, counts, args.settle,
@@ -165,15 +161,6 @@ def main() -> None:
     for label, (_, shown, _) in results.items():
         print(f"  one browser's processes, {label} (renderers: the --disable-features that applies)")
         print("\n".join(shown))
-
-
-def _up(url: str) -> bool:
-    import requests
-
-    try:
-        return requests.get(f"{url}_sim/devices", timeout=2).ok
-    except requests.RequestException:
-        return False
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import free_port, percentile, start, stop, use_throwaway_resources, wait_for
+from bench.common import percentile, simulator, start, stop, use_throwaway_resources, wait_for
 
 PHONES = {"back-off": "4915100000031", "at once": "4915100000032"}
 
@@ -97,10 +97,7 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        port = free_port()
-        sim = start([sys.executable, "-m", "simulator", "--port", str(port), "--qr-rotate-ms", "20000"],
-                    tmp / "sim.log")
-        sim_url = f"http://127.0.0.1:{port}/"
+        sim, sim_url = simulator(tmp)
         try:
             use_throwaway_resources("recovery", redis_db=8, BOT_RUNTIME="whatsapp", WHATSAPP_WEB_URL=sim_url,
                                     SESSIONS_PATH=str(tmp / "sessions"), HEARTBEAT_INTERVAL_MS="5000",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import free_port, start, stop, use_throwaway_resources, wait_for
+from bench.common import simulator, start, stop, use_throwaway_resources, wait_for
 
 BATCH = 500
 SENDERS = 20  # 25 messages per chat per batch: well inside CHAT_QUEUE_SIZE
@@ -145,10 +145,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        port = free_port()
-        sim = start([sys.executable, "-m", "simulator", "--port", str(port), "--qr-rotate-ms", "20000"],
-                    tmp / "sim.log")
-        sim_url = f"http://127.0.0.1:{port}/"
+        sim, sim_url = simulator(tmp)
         try:
             use_throwaway_resources("soak", redis_db=10, BOT_RUNTIME="whatsapp", WHATSAPP_WEB_URL=sim_url,
                                     SESSIONS_PATH=str(tmp / "sessions"), HEARTBEAT_INTERVAL_MS="5000")

@@ -83,6 +83,28 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
             proc.wait()
 
 
+def simulator(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A simulator of the bench's own (QR codes rotating slowly), once it answers; and its URL."""
+    import requests
+
+    port = free_port()
+    proc = start([sys.executable, "-m", "simulator", "--port", str(port), "--qr-rotate-ms", "20000"], tmp / "sim.log")
+    url = f"http://127.0.0.1:{port}/"
+
+    def answers() -> bool:
+        try:
+            return requests.get(f"{url}_sim/devices", timeout=2).ok
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_for(answers, 30)
+    except TimeoutError:
+        stop(proc)
+        raise
+    return proc, url
+
+
 def wait_for(check: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -39,6 +39,11 @@ SAVE_PROBE_TIMEOUT_S = 0.05
 # All probes together: a pattern slow on every probe (polynomial backtracking) is refused too.
 SAVE_PROBE_BUDGET_S = 0.2
 PROBE_LENGTH = 3000
+# Polynomial backtracking, told apart from a pattern that is merely slow: the slowest probe, at half
+# its length, takes less than 1/SUPERLINEAR_RATIO of the time (linear work would take half). Only
+# probes slower than SUPERLINEAR_MIN_S are judged so: below it the clock's noise decides.
+SUPERLINEAR_RATIO = 3.0
+SUPERLINEAR_MIN_S = 0.002
 # WhatsApp's own limit on a text message.
 TEXT_MAX_CHARS = 65536
 _PLACEHOLDER = regex.compile(r"\{\{|\}\}|\{(name|number|tenant)\}")
@@ -156,6 +161,14 @@ def body_problem(body: str) -> str | None:
     return None
 
 
+def _search_time(compiled: regex.Pattern[str], run: str, tail: str, length: int, *, timeout: float) -> float:
+    """Seconds one search takes over `run` repeated to `length`, then `tail` (TimeoutError past `timeout`)."""
+    probe = (run * (length // len(run) + 1))[:length] + tail
+    started = time.perf_counter()
+    compiled.search(probe, timeout=timeout)
+    return time.perf_counter() - started
+
+
 def regex_problem(pattern: str) -> str | None:
     """Why `pattern` may not be used, or None: invalid, or too slow on adversarial input."""
     try:
@@ -165,14 +178,27 @@ def regex_problem(pattern: str) -> str | None:
     # Runs of the pattern's own characters and of every character class (\d, \w, \s, ., …),
     # each followed by a character that makes the match fail late.
     runs = [*_PROBE_RUNS, *sorted({c for c in pattern if c.isalnum()})[:8]]
-    probes = [(run * (PROBE_LENGTH // len(run) + 1))[:PROBE_LENGTH] + tail for run in runs for tail in _PROBE_TAILS]
+    slow = "This regular expression is pathologically slow (catastrophic backtracking); simplify it."
     deadline = time.monotonic() + SAVE_PROBE_BUDGET_S
-    for probe in probes:
-        left = deadline - time.monotonic()
-        try:
+    slowest = (0.0, "", "")
+    for run in runs:
+        for tail in _PROBE_TAILS:
+            left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError
-            compiled.search(probe, timeout=min(SAVE_PROBE_TIMEOUT_S, left))
+                return slow
+            try:
+                took = _search_time(compiled, run, tail, PROBE_LENGTH, timeout=min(SAVE_PROBE_TIMEOUT_S, left))
+            except TimeoutError:
+                return slow
+            slowest = max(slowest, (took, run, tail))
+    took, run, tail = slowest
+    if took >= SUPERLINEAR_MIN_S:
+        try:
+            took = min(took, _search_time(compiled, run, tail, PROBE_LENGTH, timeout=SAVE_PROBE_TIMEOUT_S))
+            half = min(_search_time(compiled, run, tail, PROBE_LENGTH // 2, timeout=SAVE_PROBE_TIMEOUT_S)
+                       for _ in range(2))
         except TimeoutError:
-            return "This regular expression is pathologically slow (catastrophic backtracking); simplify it."
+            return slow
+        if took >= SUPERLINEAR_RATIO * half:
+            return slow
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flowhq.errors import ValidationFailed
+from tenants import templates
 from tenants.templates import CompiledTemplates, Template, regex_problem, render, validate_template
 
 
@@ -88,6 +89,15 @@ def test_bad_templates_are_refused_with_the_field_named(match, pattern, body, fi
     with pytest.raises(ValidationFailed) as caught:
         validate_template(match=match, pattern=pattern, body=body)
     assert field in caught.value.details
+
+
+@pytest.mark.parametrize("pattern", [r"(.*a){12}", r"(\w+\s?)+$"])
+def test_backtracking_is_refused_by_how_it_grows_not_by_how_fast_this_machine_is(pattern, monkeypatch):
+    # A machine fast enough to run every probe within the budget still sees time grow faster than the text.
+    monkeypatch.setattr(templates, "SAVE_PROBE_BUDGET_S", 60.0)
+    assert regex_problem(pattern) is not None
+    for fine in (r".*hello.*", r"order\s+#?\d+", r"^.*(menu|card).*$", r"\b(open|hours?)\b.*\?"):
+        assert regex_problem(fine) is None, fine
 
 
 def test_a_reply_is_filled_in_by_substitution_and_cut_to_whatsapps_limit():

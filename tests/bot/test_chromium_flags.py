@@ -4,6 +4,8 @@ bot does not use: no omnibox-popup WebUI renderer, no spare renderer."""
 
 from __future__ import annotations
 
+import asyncio
+
 import psutil
 from pyppeteer.launcher import Launcher
 
@@ -33,8 +35,14 @@ def test_pyppeteer_is_given_one_features_list_and_none_of_its_own():
         f"--disable-features={','.join(DISABLED_FEATURES)}"]
     assert not [a for a in chromium_args() if "-features=" in a and not a.startswith(("--disable-features=",
                                                                                        "--enable-features="))]
-    cmd = Launcher(executablePath="/usr/bin/chromium", userDataDir="/tmp/unused", headless=True,
-                   **launch_options()).cmd
+    loop = asyncio.new_event_loop()  # pyppeteer's Launcher asks for the current loop as it is made
+    asyncio.set_event_loop(loop)
+    try:
+        cmd = Launcher(executablePath="/usr/bin/chromium", userDataDir="/tmp/unused", headless=True,
+                       **launch_options()).cmd
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
     assert [a for a in cmd if a.startswith("--disable-features=")] == [f"--disable-features={','.join(DISABLED_FEATURES)}"]
     assert not set(IGNORED_DEFAULT_ARGS) & set(cmd)
     assert "--no-zygote" not in cmd

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import start, stop, use_throwaway_resources, wait_for
+from bench.common import linked_chromium, start, stop, use_throwaway_resources, wait_for
 
 PHONE, BARE_PHONE = "4915100000001", "4915100000002"
 
@@ -47,23 +47,11 @@ def outbox(sim_url: str, phone: str) -> list[dict]:
 
 async def bare_chromium(sim_url: str, profile: Path, messages: int) -> tuple[tuple[float, float], tuple[float, float]]:
     """The floor: the same Chromium, flags and page, linked, before and after the same messages."""
-    import requests
-    from pyppeteer import launch
-
-    from flowhq.chromium import find_chromium
     from workers.bot.browser import launch_options
 
-    browser = await launch(executablePath=find_chromium(), headless=True, **launch_options(), userDataDir=str(profile),
-                           handleSIGINT=False, handleSIGTERM=False, handleSIGHUP=False, autoClose=False)
+    browser = await linked_chromium(sim_url, profile, BARE_PHONE, launch_options())
     try:
         page = (await browser.pages())[0]
-        await page.goto(sim_url)
-        qr = await asyncio.to_thread(wait_for, lambda: next(
-            (d["qr"] for d in requests.get(f"{sim_url}_sim/devices", timeout=5).json()
-             if d["qr"] and d["phone"] is None), None), 30)
-        requests.post(f"{sim_url}_sim/scan", json={"qr": qr, "phone": BARE_PHONE}, timeout=5)
-        await page.waitForFunction("() => window.require && window.require('WAWebSocketModel').Socket.state === "
-                                   "'CONNECTED'", {"polling": 100, "timeout": 30000})
         await page.evaluate("() => window.require('WAWebCollections').Msg.on('add', () => {})")
         await asyncio.sleep(5)
         idle = tree_mb(browser.process.pid)

@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import simulator, stop, wait_for
+from bench.common import linked_chromium, simulator, stop
 
 # workers/bot/browser.py FLAGS as they were before issue 12, launched with pyppeteer's defaults.
 OLD_FLAGS = [
@@ -69,26 +69,6 @@ def describe(pid: int) -> list[str]:
     return lines
 
 
-async def link_one(sim_url: str, profile: Path, phone: str, options: dict[str, Any]) -> Any:
-    import requests
-    from pyppeteer import launch
-
-    from flowhq.chromium import find_chromium
-    from workers.bot.browser_env import chromium_env
-
-    browser = await launch(executablePath=find_chromium(), headless=True, userDataDir=str(profile), env=chromium_env(),
-                           handleSIGINT=False, handleSIGTERM=False, handleSIGHUP=False, autoClose=False, **options)
-    page = (await browser.pages())[0]
-    await page.goto(sim_url)
-    qr = await asyncio.to_thread(wait_for, lambda: next(
-        (d["qr"] for d in requests.get(f"{sim_url}_sim/devices", timeout=5).json()
-         if d["qr"] and d["phone"] is None), None), 60)
-    requests.post(f"{sim_url}_sim/scan", json={"qr": qr, "phone": phone}, timeout=5)
-    await page.waitForFunction("() => window.require && window.require('WAWebSocketModel').Socket.state === "
-                               "'CONNECTED'", {"polling": 200, "timeout": 60000})
-    return browser
-
-
 async def measure(label: str, options: dict[str, Any], sim_url: str, tmp: Path, counts: list[int], settle: float,
                   phone_base: int) -> tuple[list[tuple[int, float, float, float]], list[str]]:
     from workers.process_memory import tree_memory
@@ -99,7 +79,7 @@ async def measure(label: str, options: dict[str, Any], sim_url: str, tmp: Path, 
     shown: list[str] = []
     try:
         for n in range(1, max(counts) + 1):
-            browsers.append(await link_one(sim_url, tmp / f"{label}-{n}", str(phone_base + n), options))
+            browsers.append(await linked_chromium(sim_url, tmp / f"{label}-{n}", str(phone_base + n), options))
             if n in counts:
                 await asyncio.sleep(settle)
                 used = [tree_memory(b.process.pid) for b in browsers]

@@ -6,6 +6,7 @@ throwaway resources (created, migrated, and dropped at exit).
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import socket
@@ -103,6 +104,32 @@ def simulator(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
         stop(proc)
         raise
     return proc, url
+
+
+async def linked_chromium(sim_url: str, profile: Path, phone: str, options: dict[str, Any]) -> Any:
+    """A bare Chromium (the bot's environment, `options` for pyppeteer's launch) on the simulator's page,
+    linked to `phone` by the simulator's scan: the floor a tenant's bot is measured against."""
+    import requests
+    from pyppeteer import launch
+
+    from flowhq.chromium import find_chromium
+    from workers.bot.browser_env import chromium_env
+
+    browser = await launch(executablePath=find_chromium(), headless=True, userDataDir=str(profile), env=chromium_env(),
+                           handleSIGINT=False, handleSIGTERM=False, handleSIGHUP=False, autoClose=False, **options)
+    try:
+        page = (await browser.pages())[0]
+        await page.goto(sim_url)
+        qr = await asyncio.to_thread(wait_for, lambda: next(
+            (d["qr"] for d in requests.get(f"{sim_url}_sim/devices", timeout=5).json()
+             if d["qr"] and d["phone"] is None), None), 60)
+        requests.post(f"{sim_url}_sim/scan", json={"qr": qr, "phone": phone}, timeout=5)
+        await page.waitForFunction("() => window.require && window.require('WAWebSocketModel').Socket.state === "
+                                   "'CONNECTED'", {"polling": 200, "timeout": 60000})
+    except BaseException:
+        await browser.close()
+        raise
+    return browser
 
 
 def wait_for(check: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:

@@ -73,6 +73,13 @@ class Browser:
 
         self.run(click_and_wait())
 
+    def sign_in(self, url: str, username: str, password: str, button: str = 'input[type="submit"]') -> None:
+        """Open the sign-in page at `url`, fill in Django's username and password fields, submit."""
+        self.run(self.page.goto(url))
+        self.run(self.page.type("#id_username", username))
+        self.run(self.page.type("#id_password", password))
+        self.submit(button)
+
     def text(self, selector: str) -> str:
         return self.run(self.page.querySelectorEval(selector, "node => node.textContent"))
 
@@ -119,10 +126,7 @@ def test_an_operator_starts_a_tenant_and_sees_its_qr(live_server, bot_fleet, sim
     browser = Browser(profile)
     try:
         page = browser.page
-        browser.run(page.goto(f"{live_server.url}/admin/"))
-        browser.run(page.type("#id_username", "operator"))
-        browser.run(page.type("#id_password", PASSWORD))
-        browser.submit('input[type="submit"]')
+        browser.sign_in(f"{live_server.url}/admin/", "operator", PASSWORD)
         assert page.url == f"{live_server.url}/admin/"
 
         browser.run(page.goto(f"{live_server.url}/admin/tenants/tenant/"))

@@ -78,10 +78,7 @@ def test_an_operator_finds_a_crash_looping_tenant_at_the_top_and_force_restarts_
     base = live_server.url
     try:
         page = browser.page
-        browser.run(page.goto(f"{base}/admin/"))
-        browser.run(page.type("#id_username", "operator"))
-        browser.run(page.type("#id_password", PASSWORD))
-        browser.submit('input[type="submit"]')
+        browser.sign_in(f"{base}/admin/", "operator", PASSWORD)
         # The console is the first thing on the admin index.
         first_module = browser.run(page.querySelectorEval("#content-main .module", "m => m.id"))
         assert first_module == "fleet-console-link"

@@ -40,12 +40,8 @@ def portal_settings(settings) -> None:
 
 
 def sign_in(browser: Browser, base: str, email: str) -> None:
-    page = browser.page
-    browser.run(page.goto(f"{base}/portal/sign-in/"))
-    browser.run(page.type("#id_username", email))
-    browser.run(page.type("#id_password", PASSWORD))
-    browser.submit('#sign-in button[type="submit"]')
-    assert page.url == f"{base}/portal/"
+    browser.sign_in(f"{base}/portal/sign-in/", email, PASSWORD, '#sign-in button[type="submit"]')
+    assert browser.page.url == f"{base}/portal/"
 
 
 def wait_selector(browser: Browser, selector: str, timeout: float = 60) -> None:

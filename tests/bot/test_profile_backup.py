@@ -14,7 +14,7 @@ from tenants import services
 from tests.botkit import BOT_ENV, Sim, link, session, worker
 from tests.harness import Fleet, wait_for
 from tests.waits import wait_host
-from workers.models import FleetHost, ProfileBackup, WorkerProcess
+from workers.models import FleetHost, ProfileBackup, WorkerProcess, WorkerTransition
 from workers.profile_backups import profile_pack, profile_restore, profile_store
 from workers.profile_files import MARKER, local_digest, pack, unpack
 
@@ -125,8 +125,11 @@ def test_a_tenant_moved_to_a_host_without_its_profile_comes_back_linked_without_
 
     on_b = wait_for(lambda: (w := worker(tenant.pk)).host == host_b and w.status == "RUNNING" and w, 90,
                     what="the tenant running on host B")
+    # The bot on host B may connect before its worker is marked RUNNING: what counts is that the
+    # session was written CONNECTED after host B's process was spawned.
+    spawned_b = WorkerTransition.objects.get(worker=on_b, epoch=on_b.epoch, to_status="STARTING").created_at
     # No scan: the link came with the backup (without it, host B would show a QR code and wait).
-    moved = wait_for(lambda: (s := session(tenant.pk)).state == "CONNECTED" and s.updated_at > on_b.started_at and s,
+    moved = wait_for(lambda: (s := session(tenant.pk)).state == "CONNECTED" and s.updated_at > spawned_b and s,
                      60, what="connected from host B")
     assert moved.phone == linked.phone
     assert (tmp_path / "disk-b" / str(tenant.pk) / MARKER).read_text() == backup.digest

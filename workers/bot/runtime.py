@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from tenants.counters import reconnect_attempted
@@ -41,6 +42,7 @@ from workers.bot.memory_guard import guard_memory
 from workers.bot.pipeline import MessagePipeline
 from workers.bot.qr import QrBudget, qr_data_uri
 from workers.bot.reconnect import ReconnectBudget
+from workers.models import WorkerProcess
 from workers.profile_backups import profile_backup_delete, profile_pack, profile_restore, profile_store
 from workers.runtime.base import Health, Runtime
 from workers.states import WorkerStatus
@@ -186,10 +188,11 @@ class BotRuntime(Runtime):
             return
         first = self.phase != QR
         self.phase = QR
+        # The reason first: whoever sees QR_READY also sees what the tenant waits for now.
+        if first:
+            await self._tenant(TenantStatus.STARTING, WAITING_FOR_SCAN)
         await self._session(S.QR_READY, qr=qr_data_uri(payload), qr_issued_at=timezone.now(),
                             qr_count=self.qr_budget.shown, last_error="")
-        if first:  # the reason says what the tenant waits for now, not "worker starting"
-            await self._tenant(TenantStatus.STARTING, WAITING_FOR_SCAN)
         log.info("QR code ready", extra={"count": self.qr_budget.shown})
 
     async def _on_state(self, state: str | None, wid: str | None) -> None:
@@ -490,8 +493,19 @@ class BotRuntime(Runtime):
             await self.handle.close()
         if settings.SESSION_BACKUP and getattr(self, "_linked", False):
             await self._back_up()  # Chromium is closed: the cleanest copy there is
-        await self.db(session_process_gone, tenant_id=self.ctx.tenant_id, why="worker stopped")
+        await self.db(_session_gone_unless_superseded, tenant_id=self.ctx.tenant_id, epoch=self.ctx.epoch)
         log.info("bot stopped; chromium closed", extra={"phase": was})
+
+
+def _session_gone_unless_superseded(*, tenant_id: int, epoch: int) -> None:
+    """A stopped bot's session is no longer connected — unless the tenant has moved on to a newer
+    process (a move to another host), whose session this no longer is: it may already be CONNECTED."""
+    with transaction.atomic():
+        current = WorkerProcess.objects.select_for_update().filter(tenant_id=tenant_id, epoch=epoch).exists()
+        if current:
+            session_process_gone(tenant_id=tenant_id, why="worker stopped")
+        else:
+            log.info("session left as it is: a newer process holds the tenant", extra={"epoch": epoch})
 
 
 def _tenant_name(tenant_id: int) -> str:

@@ -493,19 +493,20 @@ class BotRuntime(Runtime):
             await self.handle.close()
         if settings.SESSION_BACKUP and getattr(self, "_linked", False):
             await self._back_up()  # Chromium is closed: the cleanest copy there is
-        await self.db(_session_gone_unless_superseded, tenant_id=self.ctx.tenant_id, epoch=self.ctx.epoch)
+        await self.db(_session_gone_unless_moved, tenant_id=self.ctx.tenant_id, host=self.ctx.host)
         log.info("bot stopped; chromium closed", extra={"phase": was})
 
 
-def _session_gone_unless_superseded(*, tenant_id: int, epoch: int) -> None:
-    """A stopped bot's session is no longer connected — unless the tenant has moved on to a newer
-    process (a move to another host), whose session this no longer is: it may already be CONNECTED."""
+def _session_gone_unless_moved(*, tenant_id: int, host: str) -> None:
+    """A stopped bot's session is no longer connected — unless the tenant has moved to another
+    host meanwhile (the sweep moved it), whose bot may already be CONNECTED: that session is
+    the other host's to report, as it is in the agent's exit handler."""
     with transaction.atomic():
-        current = WorkerProcess.objects.select_for_update().filter(tenant_id=tenant_id, epoch=epoch).exists()
-        if current:
-            session_process_gone(tenant_id=tenant_id, why="worker stopped")
+        moved = WorkerProcess.objects.select_for_update().filter(tenant_id=tenant_id).exclude(host=host).exists()
+        if moved:
+            log.info("session left to the tenant's new host")
         else:
-            log.info("session left as it is: a newer process holds the tenant", extra={"epoch": epoch})
+            session_process_gone(tenant_id=tenant_id, why="worker stopped")
 
 
 def _tenant_name(tenant_id: int) -> str:

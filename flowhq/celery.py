@@ -15,6 +15,10 @@ from celery.worker.control import inspect_command
 from kombu.utils.encoding import safe_repr
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "flowhq.settings")
+# Celery names its processes with setproctitle, which by default writes the title over the
+# environment block: the fleet agent finds its workers' leftover Chromium, and exec'ed workers
+# after a restart, by /proc/<pid>/environ. Keep it; the title is then as long as the command line.
+os.environ.setdefault("SPT_NOENV", "1")
 
 app = Celery("flowhq")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -26,24 +30,38 @@ app.steps["worker"].add("workers.fleet.step:FleetAgentStep")
 app.steps["worker"].add("webhooks.step:WebhookRelayStep")
 
 
-TENANT_ROLE = os.environ.get("FLOWHQ_ROLE") == "tenant"
 # Celery's start-up lines a tenant worker does not repeat: its bootstep logs one line instead
 # (workers/runtime/step.py), and with a thousand tenants the rest would be most of the log.
 TENANT_QUIET_LOGGERS = ("celery.apps.worker", "celery.worker.consumer.connection")
 
-if TENANT_ROLE:
+
+def tenant_role() -> bool:
+    """Read when used, not at import: a worker forked by the zygote (workers/fleet/zygote.py)
+    becomes a tenant worker after this module was imported."""
+    return os.environ.get("FLOWHQ_ROLE") == "tenant"
+
+
+def quiet_tenant_warnings() -> None:
     # Celery warns about running as root in every worker it starts; the host's fleet agent
     # (fleet@<host>, the same user) has warned once already.
-    warnings.filterwarnings("ignore", category=SecurityWarning)
+    if tenant_role():
+        warnings.filterwarnings("ignore", category=SecurityWarning)
+
+
+quiet_tenant_warnings()
 
 
 @setup_logging.connect
-def _use_django_logging(**_: object) -> None:
-    # One log format for every process: Celery would otherwise install its own.
+def _on_setup_logging(**_: object) -> None:
+    use_django_logging()
+
+
+def use_django_logging() -> None:
+    """One log format for every process: Celery would otherwise install its own."""
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
-    if TENANT_ROLE:
+    if tenant_role():
         for name in TENANT_QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
 

@@ -327,6 +327,10 @@ FLOWER_PORT = env.int("FLOWER_PORT", 5555, minimum=1, maximum=65535)
 
 FLOWHQ_HOST = env.str("FLOWHQ_HOST", socket.gethostname())
 FLEET_CAPACITY = env.int("FLEET_CAPACITY", 50, minimum=1)
+# Tenant workers forked from a warm parent per host (workers/fleet/zygote.py), not exec'ed.
+FLEET_FORK_WORKERS = env.bool("FLEET_FORK_WORKERS", True)
+# Where an agent writes down the workers it forked, to find them again after a restart.
+FLEET_RUN_DIR = env.path("FLEET_RUN_DIR", VAR_DIR / "run", base=BASE_DIR)
 # Each agent serves its host's figures for Prometheus here (workers/fleet/exporter.py); 0: off.
 FLEET_METRICS_PORT = env.int("FLEET_METRICS_PORT", 9808, minimum=0, maximum=65535)
 FLEET_METRICS_BIND = env.str("FLEET_METRICS_BIND", "127.0.0.1")

@@ -111,11 +111,14 @@ def ours(tenant_id: int | None = None, *, leaders_only: bool = False) -> list[ps
     Chromium, which gets no DATABASE_URL — their host is one of this run's), optionally only
     those of one tenant (workers and the Chromium they started) or only the workers themselves
     (process-group leaders). Other runs on the machine do not count."""
+    from workers.fleet import registry
     from workers.models import FleetHost
 
     # By the database's name: a test may route its children through a proxy (tests/dbproxy.py).
     database, found = "/" + connection.settings_dict["NAME"], []
     hosts = set(FleetHost.objects.values_list("name", flat=True))
+    # A forked worker's environment is its zygote's; the agent wrote down which tenant it is.
+    forked = {pid: (tenant, host) for host in hosts for pid, tenant, _, _ in registry.recorded(host)}
     for proc in psutil.process_iter(["pid", "status"]):
         if proc.info["status"] == psutil.STATUS_ZOMBIE:
             continue
@@ -124,6 +127,9 @@ def ours(tenant_id: int | None = None, *, leaders_only: bool = False) -> list[ps
             leader = os.getpgid(proc.pid) == proc.pid
         except (psutil.Error, ProcessLookupError, OSError):
             continue
+        if proc.pid in forked:
+            env = {**env, "FLOWHQ_ROLE": "tenant", "TENANT_ID": str(forked[proc.pid][0]),
+                   "FLOWHQ_HOST": forked[proc.pid][1]}
         by_database = env.get("DATABASE_URL", "").endswith(database)
         by_host = "DATABASE_URL" not in env and env.get("FLOWHQ_HOST") in hosts
         if env.get("FLOWHQ_ROLE") != "tenant" or not (by_database or by_host):

@@ -44,6 +44,7 @@ from workers import lifecycle
 from workers.dbtime import db_now_plus
 from workers.fleet import processes
 from workers.fleet.backoff import crash_restart_delay_ms, failures_after_crash
+from workers.fleet.spawner import spawner_for
 from workers.lease import lease_release
 from workers.models import FleetHost, WorkerProcess
 from workers.process_memory import tree_memory
@@ -85,6 +86,7 @@ class FleetAgent:
         self.host = host
         self.capacity = capacity
         self.children: dict[int, Child] = {}
+        self.spawner = spawner_for(host)
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -130,6 +132,7 @@ class FleetAgent:
 
     def _run(self) -> None:
         processes.set_child_subreaper()
+        self.spawner.start()
         self._guarded(self._register)
         self._adopt()
         next_reconcile = next_heartbeat = 0.0
@@ -158,7 +161,8 @@ class FleetAgent:
                 # Tenants that asked to run while no host was live get one now.
                 self._guarded(place_unplaced)
                 self._guarded(self._reconcile, None)
-                processes.reap_orphans({c.pid for c in self.children.values()})
+                processes.reap_orphans({c.pid for c in self.children.values()} | self.spawner.pids())
+                self._guarded(self.spawner.tend)
             elif nudged or due:
                 self._guarded(self._reconcile, nudged | due)
             if now >= next_memory:
@@ -315,13 +319,12 @@ class FleetAgent:
             self.restarts[row.tenant_id] += 1
         if row.force_requested:
             wipe_runtime_state(row.tenant_id)
-        popen = processes.spawn_tenant_worker(worker.tenant_id, worker.epoch, self.host)
-        WorkerProcess.objects.filter(pk=worker.pk, epoch=worker.epoch).update(pid=popen.pid)
-        self._track(Child(worker.tenant_id, popen.pid, worker.epoch, os.pidfd_open(popen.pid),
-                          time.monotonic(), ours=True))
-        # The exit is collected by our own waitpid; stop Popen from trying too.
-        popen.returncode = 0
-        log.info("spawned worker", extra={"tenant": worker.tenant_id, "pid": popen.pid, "epoch": worker.epoch})
+        pid, how = self.spawner.spawn(worker.tenant_id, worker.epoch)
+        WorkerProcess.objects.filter(pk=worker.pk, epoch=worker.epoch).update(pid=pid)
+        # Forked or exec'ed, the worker is our child (a forked one is re-parented to us, a
+        # subreaper) and a zombie until we wait for it, so its pidfd can always be opened.
+        self._track(Child(worker.tenant_id, pid, worker.epoch, os.pidfd_open(pid), time.monotonic(), ours=True))
+        log.info("spawned worker", extra={"tenant": worker.tenant_id, "pid": pid, "epoch": worker.epoch, "how": how})
 
     def _stop_child(self, child: Child, *, force: bool) -> None:
         child.stop_requested_at = time.monotonic()
@@ -352,6 +355,7 @@ class FleetAgent:
         # Whatever the worker started (Chromium) goes with it.
         processes.signal_group(child.pid, signal.SIGKILL)
         self.children.pop(child.tenant_id, None)
+        self.spawner.forget(child.tenant_id, child.pid)
         lease_release(tenant_id=child.tenant_id, epoch=child.epoch)
         uptime = time.monotonic() - child.started
         what = f"worker process {child.pid} {processes.describe_exit(status)} after {uptime:.1f}s"
@@ -407,6 +411,7 @@ class FleetAgent:
             self._enforce_kill_deadlines(time.monotonic())
         for child in list(self.children.values()):
             processes.signal_group(child.pid, signal.SIGKILL)
+        self.spawner.stop()
         processes.reap_orphans(set())
         # Tell the sweep at once that this host is gone, so its tenants move.
         self._guarded(lambda: FleetHost.objects.filter(name=self.host).update(stale_after=Now()))

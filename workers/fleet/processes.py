@@ -19,14 +19,16 @@ from dataclasses import dataclass
 import psutil
 from django.conf import settings
 
+from workers.fleet import registry
+
 log = logging.getLogger(__name__)
 
 ROLE = "FLOWHQ_ROLE"
 PR_SET_CHILD_SUBREAPER = 36
 
 
-def tenant_worker_argv(tenant_id: int, host: str) -> list[str]:
-    """`celery -A flowhq worker -Q tenant.<id> -n tenant-<id>@<host>`, measured choices:
+def tenant_worker_args(tenant_id: int, host: str) -> list[str]:
+    """`celery -A flowhq` + these = the tenant worker, exec'ed or forked. Measured choices:
 
     threads pool with one thread: answers `inspect ping` while a task runs
     (solo does not) in one process (prefork needs two); no gossip/mingle:
@@ -34,29 +36,36 @@ def tenant_worker_argv(tenant_id: int, host: str) -> list[str]:
     `--quiet`: no start-up banner (the bootstep logs one line per start).
     """
     return [
-        sys.executable, "-m", "celery", "-A", "flowhq", "--quiet", "worker",
+        "--quiet", "worker",
         "-Q", f"tenant.{tenant_id}", "-n", f"tenant-{tenant_id}@{host}",
         "-P", "threads", "-c", "1", "--without-gossip", "--without-mingle",
         "--loglevel", settings.LOG_LEVEL,
     ]
 
 
-def spawn_tenant_worker(tenant_id: int, epoch: int, host: str) -> subprocess.Popen[bytes]:
-    env = {
+def worker_environment(**tags: str) -> dict[str, str]:
+    """The agent's environment, for a tenant worker or the zygote that forks them."""
+    return {
         **os.environ,
-        ROLE: "tenant",
-        "TENANT_ID": str(tenant_id),
-        "FLOWHQ_EPOCH": str(epoch),
-        "FLOWHQ_HOST": host,
+        **tags,
         # Celery's Django fixup runs Django's system checks in every worker, which loads
         # the whole URLconf (admin, API, OpenAPI): ~23 MB and ~0.2 CPU-s per tenant for
         # nothing a worker serves. The agent's `manage.py fleet` ran them for this host.
         "CELERY_SKIP_CHECKS": "1",
     }
-    return subprocess.Popen(
-        tenant_worker_argv(tenant_id, host), env=env, cwd=settings.BASE_DIR,
-        start_new_session=True, stdin=subprocess.DEVNULL, close_fds=True,
+
+
+def exec_tenant_worker(tenant_id: int, epoch: int, host: str) -> int:
+    """Start a tenant worker as a new program (without the zygote, or when it is down); its pid."""
+    env = worker_environment(FLOWHQ_ROLE="tenant", TENANT_ID=str(tenant_id), FLOWHQ_EPOCH=str(epoch),
+                             FLOWHQ_HOST=host)
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "flowhq", *tenant_worker_args(tenant_id, host)],
+        env=env, cwd=settings.BASE_DIR, start_new_session=True, stdin=subprocess.DEVNULL, close_fds=True,
     )
+    # The exit is collected by the agent's own waitpid; stop Popen from trying too.
+    popen.returncode = 0
+    return popen.pid
 
 
 def set_child_subreaper() -> None:
@@ -138,10 +147,11 @@ def _flowhq_env(proc: psutil.Process) -> dict[str, str] | None:
 def find_tenant_processes(host: str) -> tuple[list[FoundWorker], list[int]]:
     """Tenant workers of this host already running, and their stray descendants.
 
-    Returns the group leaders (workers) and the pids of other tenant-tagged
-    processes whose group has no live leader (orphans of a dead worker).
+    Returns the group leaders (workers: forked ones from the registry, exec'ed ones by their
+    environment) and the pids of other tenant-tagged processes whose group has no live leader
+    (orphans of a dead worker; a forked worker's Chromium is tagged like an exec'ed one's).
     """
-    leaders: list[FoundWorker] = []
+    leaders = [FoundWorker(pid, tenant_id, epoch, started) for pid, tenant_id, epoch, started in registry.recorded(host)]
     members: list[tuple[int, int]] = []
     for proc in psutil.process_iter(["pid", "status"]):
         if proc.info["status"] == psutil.STATUS_ZOMBIE:
@@ -154,6 +164,8 @@ def find_tenant_processes(host: str) -> tuple[list[FoundWorker], list[int]]:
         except ProcessLookupError:
             continue
         if pgid == proc.pid:
+            if any(w.pid == proc.pid for w in leaders):
+                continue
             try:
                 leaders.append(FoundWorker(proc.pid, int(env["TENANT_ID"]), int(env["FLOWHQ_EPOCH"]), proc.create_time()))
             except (KeyError, ValueError, psutil.Error):

@@ -1,10 +1,12 @@
 """Recovery figures: kill -9 of a linked tenant's worker → CONNECTED again, and start call →
 QR_READY, p50 of --runs each — the real bot, Chromium and simulator, one agent.
 
-Two settings in one run, side by side: "back-off" is the agent as it was before issue 12 (every
+Three settings in one run, side by side: "back-off" is the agent as it was before issue 12 (every
 first crash waited WORKER_RESTART_BASE_DELAY_MS: here WORKER_STABLE_AFTER_MS is out of reach, so
-no run counts as stable, and the crash count is set back to 0 before each kill, so each waits 1 × base), "at once" the agent today, whose first crash after a stable run
-(WORKER_STABLE_AFTER_MS=--stable-after-ms, waited out before each kill) is respawned at once.
+no run counts as stable, and the crash count is set back to 0 before each kill, so each waits
+1 × base; workers exec'ed); "at once" respawns the first crash after a stable run at once
+(WORKER_STABLE_AFTER_MS=--stable-after-ms, waited out before each kill; workers still exec'ed);
+"forked" is the agent today: at once, and each worker forked by the host's zygote.
 
     .venv/bin/python bench/bench_recovery.py [--runs 5] [--stable-after-ms 3000]
 """
@@ -23,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import percentile, simulator, start, stop, use_throwaway_resources, wait_for
 
-PHONES = {"back-off": "4915100000031", "at once": "4915100000032"}
+PHONES = {"back-off": "4915100000031", "at once": "4915100000032", "forked": "4915100000033"}
 
 
 def session_state(tenant_id: int) -> str:
@@ -99,16 +101,20 @@ def main() -> None:
         tmp = Path(tmp_dir)
         sim, sim_url = simulator(tmp)
         try:
-            use_throwaway_resources("recovery", redis_db=8, BOT_RUNTIME="whatsapp", WHATSAPP_WEB_URL=sim_url,
+            use_throwaway_resources("recovery", redis_db=11, BOT_RUNTIME="whatsapp", WHATSAPP_WEB_URL=sim_url,
                                     SESSIONS_PATH=str(tmp / "sessions"), HEARTBEAT_INTERVAL_MS="5000",
                                     WORKER_RESTART_BASE_DELAY_MS="1000")
             from workers.models import FleetHost
 
-            settings_by_label = {"back-off": str(10**9), "at once": str(args.stable_after_ms)}
-            for label, stable_after_ms in settings_by_label.items():
+            settings_by_label = {
+                "back-off": {"WORKER_STABLE_AFTER_MS": str(10**9), "FLEET_FORK_WORKERS": "false"},
+                "at once": {"WORKER_STABLE_AFTER_MS": str(args.stable_after_ms), "FLEET_FORK_WORKERS": "false"},
+                "forked": {"WORKER_STABLE_AFTER_MS": str(args.stable_after_ms), "FLEET_FORK_WORKERS": "true"},
+            }
+            for label, agent_env in settings_by_label.items():
                 host = f"recovery{len(results)}"
                 agent = start([sys.executable, "manage.py", "fleet", "--host", host], tmp / f"agent-{host}.log",
-                              FLOWHQ_HOST=host, WORKER_STABLE_AFTER_MS=stable_after_ms)
+                              FLOWHQ_HOST=host, **agent_env)
                 try:
                     wait_for(lambda h=host: FleetHost.objects.filter(name=h, pid__isnull=False).exists(), 60)
                     kills = kill_to_connected(label, sim_url, args.runs, stable_s)
@@ -125,10 +131,11 @@ def main() -> None:
     for label, (kills, qrs) in results.items():
         print(f"  {label:<10}  {percentile(kills, 50):6.2f}  ({', '.join(f'{t:.2f}' for t in kills)})"
               f"      {percentile(qrs, 50):6.2f}  ({', '.join(f'{t:.2f}' for t in qrs)})")
-    (old_kills, old_qrs), (new_kills, new_qrs) = results["back-off"], results["at once"]
-    print(f"  at once / back-off: kill -9 → CONNECTED {percentile(new_kills, 50) / percentile(old_kills, 50):.2f}, "
-          f"start → QR_READY {percentile(new_qrs, 50) / percentile(old_qrs, 50):.2f}")
-
+    old_kills, old_qrs = results["back-off"]
+    for label in ("at once", "forked"):
+        kills, qrs = results[label]
+        print(f"  {label} / back-off: kill -9 → CONNECTED {percentile(kills, 50) / percentile(old_kills, 50):.2f}, "
+              f"start → QR_READY {percentile(qrs, 50) / percentile(old_qrs, 50):.2f}")
 
 if __name__ == "__main__":
     main()

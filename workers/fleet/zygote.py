@@ -46,9 +46,13 @@ log = logging.getLogger("workers.fleet.zygote")
 
 # What a tenant worker imports on its way to running, loaded here once.
 WARM_MODULES = (
-    "celery.apps.worker", "celery.bin.celery", "celery.bin.worker", "celery.concurrency.thread",
-    "celery.events", "celery.worker.consumer", "celery.worker.control", "celery.worker.pidbox",
-    "kombu.transport.redis", "workers.runtime.step", "workers.runtime.placeholder", "workers.bot.runtime",
+    "billiard.pool", "celery.app.amqp", "celery.app.control", "celery.app.events", "celery.app.log",
+    "celery.app.routes", "celery.apps.worker", "celery.bin.celery", "celery.bin.worker",
+    "celery.concurrency.thread", "celery.contrib.django.task", "celery.events", "celery.worker.autoscale",
+    "celery.worker.components", "celery.worker.consumer", "celery.worker.consumer.delayed_delivery",
+    "celery.worker.control", "celery.worker.pidbox", "celery.worker.strategy", "kombu.matcher", "kombu.pidbox",
+    "kombu.transport.redis", "webhooks.step", "workers.bot.runtime", "workers.fleet.step",
+    "workers.runtime.placeholder", "workers.runtime.step",
 )
 
 
@@ -64,6 +68,7 @@ def warm() -> None:
     from flowhq.celery import app
 
     app.loader.import_default_modules()
+    app.finalize(auto=True)
     for name in WARM_MODULES:
         importlib.import_module(name)
     connections.close_all()

@@ -270,6 +270,8 @@ class Fleet:
             except psutil.Error:
                 pass
         psutil.wait_procs(processes_of_hosts(self.hosts), timeout=10)
+        for host in self.hosts:  # what the agents wrote down of their forked workers
+            shutil.rmtree(Path(settings.FLEET_RUN_DIR) / host, ignore_errors=True)
 
 
 class SimulatorProcess:

@@ -22,11 +22,13 @@ from typing import Any
 from django.conf import settings
 
 from workers.fleet import processes, registry
+from workers.fleet.backoff import restart_delay_ms
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 60.0
 REPLY_TIMEOUT_S = 5.0
+ZYGOTE_RESTART_MAX_MS = 60_000
 
 
 class ZygoteUnavailable(Exception):
@@ -123,6 +125,8 @@ class Spawner:
         self.host = host
         self.fork_enabled = fork
         self.zygote: Zygote | None = None
+        self._failures = 0  # zygotes in a row that died before they were warm
+        self._restart_at: float | None = None
 
     def start(self) -> None:
         """Start the zygote and wait (bounded) until it is warm."""
@@ -146,14 +150,25 @@ class Spawner:
         return processes.exec_tenant_worker(tenant_id, epoch, self.host), "exec'ed"
 
     def tend(self) -> None:
-        """On the agent's timer: start a dead zygote again, and notice when a new one is warm."""
-        if self.zygote is None:
+        """On the agent's timer: start a dead zygote again (backing off while each one dies
+        before it is warm: a zygote that cannot import must not be restarted every tick),
+        and notice when a new one is warm."""
+        zygote = self.zygote
+        if zygote is None:
             return
-        if not self.zygote.alive() or self.zygote.channel.fileno() < 0:
-            log.warning("the zygote died", extra={"exit_code": self.zygote.popen.poll()})
+        if zygote.alive() and zygote.channel.fileno() >= 0:
+            if zygote.poll_ready():
+                self._failures = 0
+            return
+        if self._restart_at is None:
+            self._failures += 0 if zygote.ready else 1
+            delay_ms = restart_delay_ms(self._failures, base_ms=1000, max_ms=ZYGOTE_RESTART_MAX_MS)
+            self._restart_at = time.monotonic() + delay_ms / 1000
+            log.warning("the zygote died; workers are exec'ed until a new one is warm",
+                        extra={"exit_code": zygote.popen.poll(), "restart_in_s": delay_ms / 1000})
+        if time.monotonic() >= self._restart_at:
+            self._restart_at = None
             self._restart_zygote()
-        else:
-            self.zygote.poll_ready()
 
     def forget(self, tenant_id: int, pid: int) -> None:
         registry.forget(self.host, tenant_id, pid)
@@ -165,7 +180,7 @@ class Spawner:
     def _restart_zygote(self) -> None:
         if self.zygote is not None:
             self.zygote.close()
-        log.info("starting the zygote again")
+        log.info("starting the zygote again", extra={"attempt": self._failures + 1})
         self.zygote = Zygote(self.host)
 
     def stop(self) -> None:

@@ -198,7 +198,7 @@ def main() -> None:
             print(f"  agent {victim} killed (SIGKILL): its {len(moving)} tenants RUNNING elsewhere after "
                   f"{replaced:.1f}s (STALE_THRESHOLD_MS={TIMINGS['STALE_THRESHOLD_MS']})")
         finally:
-            WorkerProcess.objects.update(desired_state="STOPPED")
+            # Processes first (an interrupted run must not leave 500 workers behind), the database last.
             for proc in reversed(procs):
                 stop(proc, timeout=180)
             for leftover in psutil.process_iter(["pid"]):
@@ -208,7 +208,6 @@ def main() -> None:
                 except psutil.Error:
                     continue
             connection.close()
-
 
 if __name__ == "__main__":
     main()

@@ -99,6 +99,7 @@ class FleetAgent:
         self._thread = threading.Thread(target=self._run, name="fleet-agent", daemon=True)
         self.grace = settings.WORKER_STOP_GRACE_MS / 1000
         self.interval = settings.HEARTBEAT_INTERVAL_MS / 1000
+        self._next_heartbeat = 0.0
         self.memory_check = settings.WORKER_MEMORY_CHECK_MS / 1000
         # Per tenant, since this agent started (workers/fleet/exporter.py serves them).
         self.restarts: Counter[int] = Counter()
@@ -135,11 +136,11 @@ class FleetAgent:
         self.spawner.start()
         self._guarded(self._register)
         self._adopt()
-        next_reconcile = next_heartbeat = 0.0
+        next_reconcile = 0.0
         next_memory = time.monotonic() + self.memory_check
         while not self._stopping.is_set():
             now = time.monotonic()
-            deadlines = [next_reconcile, next_heartbeat, next_memory, *self._not_before.values(),
+            deadlines = [next_reconcile, self._next_heartbeat, next_memory, *self._not_before.values(),
                          *(c.kill_at for c in self.children.values() if c.kill_at)]
             for key, _ in self._selector.select(max(0.0, min(deadlines) - now)):
                 if key.data is None:
@@ -147,9 +148,7 @@ class FleetAgent:
                 else:
                     self._guarded(self._on_exit, key.data)
             now = time.monotonic()
-            if now >= next_heartbeat:
-                next_heartbeat = now + self.interval
-                self._guarded(self._heartbeat)
+            self._heartbeat_if_due()
             self._enforce_kill_deadlines(now)
             due = {t for t, when in self._not_before.items() if when <= now}
             for tenant_id in due:
@@ -195,6 +194,14 @@ class FleetAgent:
         self._heartbeat()
         log.info("fleet agent registered", extra={"capacity": self.capacity})
 
+    def _heartbeat_if_due(self) -> None:
+        """The host's heartbeat, from the supervisor loop itself (so it says the loop is making
+        progress), between the steps of a long pass as well as between passes."""
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + self.interval
+            self._guarded(self._heartbeat)
+
     def _heartbeat(self) -> None:
         updated = FleetHost.objects.filter(name=self.host).update(
             heartbeat_at=Now(), stale_after=db_now_plus(settings.STALE_THRESHOLD_MS), pid=os.getpid()
@@ -234,6 +241,7 @@ class FleetAgent:
         by_tenant = {row.tenant_id: row for row in rows}
         scope = set(by_tenant) | (set(self.children) if tenant_ids is None else set(self.children) & tenant_ids)
         for tenant_id in sorted(scope):
+            self._heartbeat_if_due()  # a pass over hundreds of tenants must not make this host look dead
             try:
                 self._reconcile_one(tenant_id, by_tenant.get(tenant_id))
             except (_Changed, IllegalTransition) as exc:
@@ -384,6 +392,7 @@ class FleetAgent:
     def _check_memory(self) -> None:
         limit = settings.WORKER_MAX_MEMORY_MB
         for child in list(self.children.values()):
+            self._heartbeat_if_due()
             if child.stop_requested_at is not None:
                 continue
             # Private memory (USS), not PSS: a tenant's figure must not move with its neighbours.

@@ -56,12 +56,12 @@ class WorkerProcess(models.Model):
     class Meta:
         verbose_name = "worker process"
         verbose_name_plural = "worker processes"
+        # No index on stale_after, heartbeat_at or lease_expires_at: the heartbeat moves all three,
+        # and an UPDATE that changes no indexed column can be HOT (the new row version on the same
+        # page, no index entry written). Migration 0003 also gives the table fillfactor 70 so that
+        # it fits. The sweep's stale query is a sequential scan of this one small row per tenant
+        # instead (docs/architecture.md, "Why the heartbeat writes the database").
         indexes = [
-            models.Index(
-                fields=["stale_after"],
-                name="worker_stale_live",
-                condition=models.Q(status__in=["STARTING", "RUNNING"]),
-            ),
             models.Index(fields=["host", "desired_state"], name="worker_host_desired"),
         ]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import percentile, start, stop, summary, use_throwaway_resources, wait_for
+from bench.common import fill_worker_rows, percentile, start, stop, summary, use_throwaway_resources, wait_for
 
 FAST = {"HEARTBEAT_INTERVAL_MS": "1000", "STALE_THRESHOLD_MS": "5000", "BOT_RUNTIME": "placeholder"}
 
@@ -78,28 +78,16 @@ def fleet_round(n: int, tmp: Path) -> None:
 def sweep_round(rows: int) -> None:
     from datetime import timedelta
 
-    from django.db import connection, transaction
+    from django.db import connection
     from django.utils import timezone
 
-    from tenants.models import Tenant, WhatsAppSession
     from workers.lease import lease_renew
-    from workers.models import FleetHost, WorkerProcess
-    from workers.states import DesiredState, WorkerStatus
+    from workers.models import WorkerProcess
+    from workers.states import WorkerStatus
     from workers.sweep import sweep
 
-    FleetHost.objects.update_or_create(name="sweep-host", defaults={
-        "capacity": rows * 2, "stale_after": timezone.now() + timedelta(hours=1)})
-    have = WorkerProcess.objects.count()
+    fill_worker_rows(rows, "sweep-host", prefix="t", live_for=timedelta(hours=1))
     now = timezone.now()
-    with transaction.atomic():
-        for start_at in range(have, rows, 5000):
-            batch = range(start_at, min(rows, start_at + 5000))
-            tenants = Tenant.objects.bulk_create(Tenant(name=f"t{i}", slug=f"t{i}", status="RUNNING") for i in batch)
-            WhatsAppSession.objects.bulk_create(WhatsAppSession(tenant=t) for t in tenants)
-            WorkerProcess.objects.bulk_create(WorkerProcess(
-                tenant=t, desired_state=DesiredState.RUNNING, status=WorkerStatus.RUNNING, host="sweep-host",
-                epoch=1, lease_epoch=1, heartbeat_at=now, stale_after=now + timedelta(hours=1),
-                lease_expires_at=now + timedelta(hours=1)) for t in tenants)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE workers_workerprocess")
 

@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import percentile, use_throwaway_resources
+from bench.common import fill_worker_rows, percentile, use_throwaway_resources
 
 TABLE = "workers_workerprocess"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -142,27 +142,13 @@ def sql(query: str, params: Any = None) -> list[tuple[Any, ...]]:
 def ensure_rows(n: int, ttl_ms: int) -> list[int]:
     from datetime import timedelta
 
-    from django.db import transaction
     from django.utils import timezone
 
-    from tenants.models import Tenant, WhatsAppSession
-    from workers.models import FleetHost, WorkerProcess
-    from workers.states import DesiredState, WorkerStatus
+    from workers.models import WorkerProcess
 
-    FleetHost.objects.update_or_create(name="hb-host", defaults={
-        "capacity": 100_000, "stale_after": timezone.now() + timedelta(hours=6)})
-    have = WorkerProcess.objects.count()
     now = timezone.now()
-    with transaction.atomic():
-        for first in range(have, n, 5000):
-            batch = range(first, min(n, first + 5000))
-            tenants = Tenant.objects.bulk_create(Tenant(name=f"hb{i}", slug=f"hb{i}", status="RUNNING") for i in batch)
-            WhatsAppSession.objects.bulk_create(WhatsAppSession(tenant=t) for t in tenants)
-            WorkerProcess.objects.bulk_create(WorkerProcess(
-                tenant=t, desired_state=DesiredState.RUNNING, status=WorkerStatus.RUNNING, host="hb-host",
-                node=f"tenant-{t.pk}@hb-host", pid=10_000 + t.pk, started_at=now, epoch=1, lease_epoch=1,
-                heartbeat_at=now, stale_after=now + timedelta(milliseconds=ttl_ms),
-                lease_expires_at=now + timedelta(milliseconds=ttl_ms)) for t in tenants)
+    fill_worker_rows(n, "hb-host", prefix="hb", live_for=timedelta(milliseconds=ttl_ms),
+                     node=lambda t: f"tenant-{t.pk}@hb-host", pid=lambda t: 10_000 + t.pk, started_at=now)
     return list(WorkerProcess.objects.order_by("tenant_id").values_list("tenant_id", flat=True)[:n])
 
 

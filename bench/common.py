@@ -154,3 +154,29 @@ def percentile(values: list[float], p: float) -> float:
 def summary(values: list[float]) -> str:
     return (f"p50 {percentile(values, 50):.2f}  p99 {percentile(values, 99):.2f}  "
             f"max {max(values):.2f}  mean {statistics.fmean(values):.2f}")
+
+
+def fill_worker_rows(rows: int, host: str, *, prefix: str, live_for: Any, **fields: Any) -> None:
+    """Up to `rows` tenants, each with a session and a RUNNING worker on `host` whose lease runs
+    `live_for` (a timedelta) from now — fleet tables at a size no machine here could run."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from tenants.models import Tenant, WhatsAppSession
+    from workers.models import FleetHost, WorkerProcess
+    from workers.states import DesiredState, WorkerStatus
+
+    FleetHost.objects.update_or_create(name=host, defaults={
+        "capacity": max(rows * 2, 100_000), "stale_after": timezone.now() + live_for})
+    now = timezone.now()
+    with transaction.atomic():
+        for first in range(WorkerProcess.objects.count(), rows, 5000):
+            batch = range(first, min(rows, first + 5000))
+            tenants = Tenant.objects.bulk_create(
+                Tenant(name=f"{prefix}{i}", slug=f"{prefix}{i}", status="RUNNING") for i in batch)
+            WhatsAppSession.objects.bulk_create(WhatsAppSession(tenant=t) for t in tenants)
+            WorkerProcess.objects.bulk_create(WorkerProcess(
+                tenant=t, desired_state=DesiredState.RUNNING, status=WorkerStatus.RUNNING, host=host,
+                epoch=1, lease_epoch=1, heartbeat_at=now, stale_after=now + live_for,
+                lease_expires_at=now + live_for, **{k: v(t) if callable(v) else v for k, v in fields.items()})
+                for t in tenants)

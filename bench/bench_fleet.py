@@ -15,7 +15,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import fill_worker_rows, percentile, start, stop, summary, use_throwaway_resources, wait_for
+from bench.common import (
+    fill_worker_rows,
+    percentile,
+    start,
+    stop,
+    summary,
+    timed_ms,
+    use_throwaway_resources,
+    wait_for,
+)
 
 FAST = {"HEARTBEAT_INTERVAL_MS": "1000", "STALE_THRESHOLD_MS": "5000", "BOT_RUNTIME": "placeholder"}
 
@@ -91,15 +100,7 @@ def sweep_round(rows: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE workers_workerprocess")
 
-    def timed(fn, repeat: int) -> list[float]:  # noqa: ANN001
-        out = []
-        for _ in range(repeat):
-            began = time.perf_counter()
-            fn()
-            out.append((time.perf_counter() - began) * 1000)
-        return out
-
-    idle = timed(sweep, 20)
+    idle = timed_ms(sweep, 20)
     ids = list(WorkerProcess.objects.order_by("?").values_list("tenant_id", flat=True)[:100])
     WorkerProcess.objects.filter(tenant_id__in=ids).update(stale_after=now - timedelta(seconds=1))
     began = time.perf_counter()
@@ -108,7 +109,7 @@ def sweep_round(rows: int) -> None:
     WorkerProcess.objects.filter(tenant_id__in=ids).update(status=WorkerStatus.RUNNING, epoch=1,
                                                            stale_after=now + timedelta(hours=1))
     sample = ids[:50]
-    beats = timed(lambda: [lease_renew(tenant_id=t, epoch=1, ttl_ms=45000) for t in sample], 5)
+    beats = timed_ms(lambda: [lease_renew(tenant_id=t, epoch=1, ttl_ms=45000) for t in sample], 5)
     per_beat = [b / len(sample) for b in beats]
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN SELECT id FROM workers_workerprocess WHERE status IN ('STARTING','RUNNING') "

@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import fill_worker_rows, percentile, use_throwaway_resources
+from bench.common import fill_worker_rows, percentile, timed_ms, use_throwaway_resources
 
 TABLE = "workers_workerprocess"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -214,15 +214,6 @@ def stale_query() -> list[Any]:
     return list(WorkerProcess.objects.filter(status__in=LIVE_STATUSES, stale_after__lt=Now())
                 .exclude(host__in=[""]).values_list("pk", "tenant_id", "heartbeat_at", "started_at",
                                                     "consecutive_failures")[:500])
-
-
-def timed_ms(fn: Any, repeat: int) -> list[float]:
-    out = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - began) * 1000)
-    return out
 
 
 def db_round(shape: str, ids: list[int], interval: float, seconds: float, threads: int, ttl_ms: int) -> Window:

@@ -180,3 +180,13 @@ def fill_worker_rows(rows: int, host: str, *, prefix: str, live_for: Any, **fiel
                 epoch=1, lease_epoch=1, heartbeat_at=now, stale_after=now + live_for,
                 lease_expires_at=now + live_for, **{k: v(t) if callable(v) else v for k, v in fields.items()})
                 for t in tenants)
+
+
+def timed_ms(fn: Callable[[], Any], repeat: int) -> list[float]:
+    """Milliseconds each of `repeat` calls of `fn` took."""
+    out = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - began) * 1000)
+    return out

@@ -2,8 +2,8 @@
 
 Counting must never fail or slow what it counts (a reply, a request): `add()` only
 updates a dict under a lock. A daemon thread sends what accumulated, every
-`METRICS_FLUSH_INTERVAL_MS`, as one pipelined batch of HINCRBY with short socket
-timeouts. While Redis is down the increments stay in memory (they are bounded: one
+`METRICS_FLUSH_INTERVAL_MS`, as one pipelined batch of HINCRBY on the process's shared
+Redis connection (flowhq/redis_pool.py). While Redis is down the increments stay in memory (they are bounded: one
 entry per series this process touches) and go out with the next flush that works;
 the failure is logged at most once a minute. What is still unsent when the process
 is killed outright is lost — a counter that misses a few increments, never a wrong
@@ -18,21 +18,17 @@ import os
 import threading
 from collections import defaultdict
 
-import redis
 from django.conf import settings
 
 from flowhq.log_throttle import ThrottledWarning
+from flowhq.redis_pool import shared_client
 
 log = logging.getLogger(__name__)
-
-SOCKET_TIMEOUT_S = 0.5
 
 
 class MetricBuffer:
     def __init__(self, redis_url: str, *, interval_s: float) -> None:
-        self._client = redis.Redis.from_url(
-            redis_url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S
-        )
+        self._client = shared_client(redis_url)
         self._interval = interval_s
         self._pending: defaultdict[tuple[str, str], int] = defaultdict(int)
         self._lock = threading.Lock()

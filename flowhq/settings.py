@@ -305,6 +305,9 @@ CACHES = {
     }
 }
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport with every short command on the process's shared connection pool
+# (flowhq/redis_pool.py): a tenant worker holds 3 connections to Redis instead of 6.
+CELERY_BROKER_TRANSPORT = "flowhq.redis_transport:Transport"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,

@@ -18,6 +18,7 @@ import logging
 import redis
 from django.conf import settings
 
+from flowhq.redis_pool import shared_client
 from workers.periodic import sweep_every_seconds
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def gap_ms() -> int:
 
 class SweepWatch:
     def __init__(self, client: redis.Redis | None = None) -> None:
-        self.client = client or redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+        self.client = client or shared_client(settings.REDIS_URL)
 
     def _now_ms(self) -> int:
         seconds, micros = self.client.time()

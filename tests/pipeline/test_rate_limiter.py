@@ -7,6 +7,7 @@ import time
 
 from django.conf import settings
 
+from flowhq.redis_pool import shared_client
 from workers.bot.rate_limiter import RateLimiter, rate_key
 
 
@@ -14,13 +15,14 @@ def run(coro):
     return asyncio.run(coro)
 
 
+def limiter(tenant_id: int, window_ms: int) -> RateLimiter:
+    return RateLimiter(shared_client(settings.REDIS_URL), tenant_id, window_ms=window_ms)
+
+
 def test_n_sends_pass_then_the_next_waits_for_the_window(redis_client):
     async def scenario() -> list[int]:
-        limiter = RateLimiter(settings.REDIS_URL, 901, window_ms=1000)
-        try:
-            return [await limiter.try_acquire(3) for _ in range(4)]
-        finally:
-            await limiter.close()
+        sender = limiter(901, 1000)
+        return [await sender.try_acquire(3) for _ in range(4)]
 
     waits = run(scenario())
     assert waits[:3] == [0, 0, 0]
@@ -29,16 +31,10 @@ def test_n_sends_pass_then_the_next_waits_for_the_window(redis_client):
 
 def test_the_budget_is_shared_by_every_sender_and_survives_a_restart(redis_client):
     async def scenario() -> tuple[int, int]:
-        first = RateLimiter(settings.REDIS_URL, 902, window_ms=60_000)
-        await first.try_acquire(2)
-        await first.close()  # the worker restarts...
-        second = RateLimiter(settings.REDIS_URL, 902, window_ms=60_000)
-        api_sender = RateLimiter(settings.REDIS_URL, 902, window_ms=60_000)
-        try:
-            return await second.try_acquire(2), await api_sender.try_acquire(2)
-        finally:
-            await second.close()
-            await api_sender.close()
+        await limiter(902, 60_000).try_acquire(2)
+        # the worker restarts...
+        second, api_sender = limiter(902, 60_000), limiter(902, 60_000)
+        return await second.try_acquire(2), await api_sender.try_acquire(2)
 
     assert run(scenario())[0] == 0
     assert run(scenario())[1] > 0 or redis_client.zcard(rate_key(902)) == 2
@@ -46,19 +42,16 @@ def test_the_budget_is_shared_by_every_sender_and_survives_a_restart(redis_clien
 
 def test_acquire_waits_its_turn_instead_of_dropping(redis_client):
     async def scenario() -> tuple[list[int], float, int]:
-        limiter = RateLimiter(settings.REDIS_URL, 903, window_ms=400)
+        sender = limiter(903, 400)
         notified: list[int] = []
 
         async def on_wait(ms: int) -> None:
             notified.append(ms)
 
-        try:
-            began = time.monotonic()
-            for _ in range(4):
-                await limiter.acquire(2, on_wait=on_wait)
-            return notified, time.monotonic() - began, redis_client.zcard(rate_key(903))
-        finally:
-            await limiter.close()
+        began = time.monotonic()
+        for _ in range(4):
+            await sender.acquire(2, on_wait=on_wait)
+        return notified, time.monotonic() - began, redis_client.zcard(rate_key(903))
 
     notified, elapsed, in_window = run(scenario())
     assert len(notified) == 1

@@ -35,6 +35,7 @@ from django.conf import settings
 from django.db import DatabaseError, DataError
 from django.utils import timezone
 
+from flowhq.redis_pool import shared_client
 from flowhq.text import storable
 from tenants.messages import (
     TERMINAL,
@@ -133,7 +134,8 @@ class MessagePipeline:
         self.queues: ChatQueues[MessageLog] = ChatQueues(
             self._answer, size=settings.CHAT_QUEUE_SIZE, idle_seconds=CHAT_IDLE_SECONDS
         )
-        self.limiter = RateLimiter(settings.REDIS_URL, self.tenant_id, window_ms=settings.RATE_LIMIT_WINDOW_MS)
+        self.limiter = RateLimiter(shared_client(settings.REDIS_URL), self.tenant_id,
+                                   window_ms=settings.RATE_LIMIT_WINDOW_MS)
         self._outbox_lock = asyncio.Lock()
         self._in_flight: set[int] = set()
         # Key ids this process sends: their `add` events (id.fromMe) are ours, not the owner's.
@@ -380,7 +382,6 @@ class MessagePipeline:
             if task is not None:
                 task.cancel()
         await self.queues.stop(grace=5.0)
-        await self.limiter.close()
 
     # --- per chat -----------------------------------------------------------------
 

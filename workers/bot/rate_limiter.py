@@ -5,7 +5,8 @@ trims the window, and either records the send or says how long to wait, in
 one atomic step on Redis's own clock — so auto-replies and the send API share
 one budget, a restarted worker does not get a fresh one, and two workers (or
 clocks) cannot disagree. Over the limit a send waits its turn; nothing is
-dropped.
+dropped. The script runs on the worker's one shared Redis connection
+(flowhq/redis_pool.py), from a thread so the bot's event loop does not wait on it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
-import redis.asyncio as aioredis
+import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -43,15 +44,15 @@ def rate_key(tenant_id: int) -> str:
 
 
 class RateLimiter:
-    def __init__(self, redis_url: str, tenant_id: int, *, window_ms: int = WINDOW_MS) -> None:
-        self._redis = aioredis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
-        self._acquire = self._redis.register_script(ACQUIRE)
+    def __init__(self, client: redis.Redis, tenant_id: int, *, window_ms: int = WINDOW_MS) -> None:
+        self._acquire = client.register_script(ACQUIRE)
         self.key = rate_key(tenant_id)
         self.window_ms = window_ms
 
     async def try_acquire(self, limit: int) -> int:
         """0 if a send may go now (and it is counted), else the milliseconds to wait."""
-        return int(await self._acquire(keys=[self.key], args=[limit, self.window_ms, uuid.uuid4().hex]))
+        wait_ms = await asyncio.to_thread(self._acquire, keys=[self.key], args=[limit, self.window_ms, uuid.uuid4().hex])
+        return int(wait_ms)
 
     async def acquire(self, limit: int, on_wait: Callable[[int], Awaitable[None]] | None = None) -> int:
         """Wait until a send is allowed; returns the milliseconds waited.
@@ -78,6 +79,3 @@ class RateLimiter:
                 await on_wait(wait_ms)
             await asyncio.sleep(wait_ms / 1000)
             waited += wait_ms
-
-    async def close(self) -> None:
-        await self._redis.aclose()

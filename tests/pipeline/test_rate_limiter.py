@@ -54,6 +54,9 @@ def test_acquire_waits_its_turn_instead_of_dropping(redis_client):
         return notified, time.monotonic() - began, redis_client.zcard(rate_key(903))
 
     notified, elapsed, in_window = run(scenario())
-    assert len(notified) == 1
+    # Sends 3 and 4 wait for sends 1 and 2 to leave the window: the second wait may be a
+    # millisecond or two, or none if the first one outlasted both.
+    assert 1 <= len(notified) <= 2
+    assert notified[0] > 300
     assert elapsed >= 0.35
     assert in_window == 2

@@ -10,7 +10,9 @@ moves it, is a HOT update that writes no index entry (workers/models.py).
 A database outage stops every heartbeat at once; it is not a host outage. The
 sweep judges liveness only once it has watched, without a gap, for as long as
 a heartbeat may take (workers/sweep_watch.py), so no tenant moves because of
-the outage itself.
+the outage itself. A sweep that moves hundreds of tenants takes longer than
+that gap, so it records its progress as it commits (`SweepWatch.progress`):
+the sweeps beat starts meanwhile see a sweep at work, not a blind spell.
 
 A stall counts toward WORKER_MAX_CONSECUTIVE_CRASHES like a crash, and like a
 crash is forgiven when the worker had run for WORKER_STABLE_AFTER_MS.
@@ -19,6 +21,7 @@ crash is forgiven when the worker had run for WORKER_STABLE_AFTER_MS.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -64,12 +67,13 @@ def sweep(watch: SweepWatch | None = None) -> SweepResult:
     watch = watch or SweepWatch()
     judging = watch.watched_ms() >= settings.STALE_THRESHOLD_MS
     stale_hosts: list[str] = []
+    progress = watch.progress
     if judging:
         stale_hosts = list(FleetHost.objects.filter(stale_after__lt=Now()).values_list("name", flat=True))
-        result.stale = claim_stale_workers(skip_hosts=stale_hosts)
-        result.moved = move_off_stale_hosts(stale_hosts)
-    result.placed = place_unplaced()
-    result.stopped = finish_abandoned_stops(stale_hosts)
+        result.stale = claim_stale_workers(skip_hosts=stale_hosts, progress=progress)
+        result.moved = move_off_stale_hosts(stale_hosts, progress=progress)
+    result.placed = place_unplaced(progress=progress)
+    result.stopped = finish_abandoned_stops(stale_hosts, progress=progress)
     watch.succeeded()
     if any(result.as_dict().values()):
         log.info("sweep acted", extra=result.as_dict())
@@ -87,7 +91,11 @@ def _claim(worker_id: int, *, to: WorkerStatus, reason: str, check: Any, **field
         return None
 
 
-def claim_stale_workers(*, skip_hosts: list[str]) -> list[int]:
+def _nothing() -> None:
+    return None
+
+
+def claim_stale_workers(*, skip_hosts: list[str], progress: Callable[[], None] = _nothing) -> list[int]:
     """Mark live workers whose heartbeat deadline passed ERROR, and ask for recovery.
 
     Bumping the epoch fences the hung process; its agent replaces it.
@@ -98,7 +106,7 @@ def claim_stale_workers(*, skip_hosts: list[str]) -> list[int]:
     candidates = (
         WorkerProcess.objects.filter(status__in=LIVE_STATUSES, stale_after__lt=Now())
         .exclude(host__in=[*skip_hosts, ""])
-        .values_list("pk", "tenant_id", "heartbeat_at", "started_at", "consecutive_failures")[:BATCH]
+        .order_by("pk").values_list("pk", "tenant_id", "heartbeat_at", "started_at", "consecutive_failures")[:BATCH]
     )
     claimed = []
     for worker_id, tenant_id, heartbeat_at, started_at, failures in candidates:
@@ -121,10 +129,11 @@ def claim_stale_workers(*, skip_hosts: list[str]) -> list[int]:
             tenant_transition(tenant_id=tenant_id, to=TenantStatus.ERROR, reason=reason, strict=False)
             nudge_host_on_commit(worker.host, tenant_id)
         claimed.append(tenant_id)
+        progress()
     return claimed
 
 
-def move_off_stale_hosts(stale_hosts: list[str]) -> list[int]:
+def move_off_stale_hosts(stale_hosts: list[str], *, progress: Callable[[], None] = _nothing) -> list[int]:
     """Place the tenants of dead agents on live hosts.
 
     The old process may still be running (a dead agent is not a dead host):
@@ -135,7 +144,7 @@ def move_off_stale_hosts(stale_hosts: list[str]) -> list[int]:
     candidates = WorkerProcess.objects.filter(
         host__in=stale_hosts, desired_state=DesiredState.RUNNING,
         consecutive_failures__lt=settings.WORKER_MAX_CONSECUTIVE_CRASHES,
-    ).values_list("pk", "tenant_id", "host")[:BATCH]
+    ).order_by("pk").values_list("pk", "tenant_id", "host")[:BATCH]
     moved = []
     for worker_id, tenant_id, old_host in candidates:
         target = choose_host(exclude=stale_hosts) or ""
@@ -153,10 +162,11 @@ def move_off_stale_hosts(stale_hosts: list[str]) -> list[int]:
             tenant_transition(tenant_id=tenant_id, to=TenantStatus.ERROR, reason=reason, strict=False)
             nudge_host_on_commit(target, tenant_id)
         moved.append(tenant_id)
+        progress()
     return moved
 
 
-def place_unplaced() -> list[int]:
+def place_unplaced(*, progress: Callable[[], None] = _nothing) -> list[int]:
     """Give a host to workers that want to run but have none (no host was live)."""
     candidates = WorkerProcess.objects.filter(desired_state=DesiredState.RUNNING, host="").values_list(
         "pk", "tenant_id", "status"
@@ -177,10 +187,11 @@ def place_unplaced() -> list[int]:
                 continue
             nudge_host_on_commit(target, tenant_id)
         placed.append(tenant_id)
+        progress()
     return placed
 
 
-def finish_abandoned_stops(stale_hosts: list[str]) -> list[int]:
+def finish_abandoned_stops(stale_hosts: list[str], *, progress: Callable[[], None] = _nothing) -> list[int]:
     """Complete stops that no agent will confirm (no host, or a dead one) once the lease lapsed."""
     candidates = (
         WorkerProcess.objects.filter(status=W.STOPPING, desired_state=DesiredState.STOPPED)
@@ -198,4 +209,5 @@ def finish_abandoned_stops(stale_hosts: list[str]) -> list[int]:
             )
         if worker is not None:
             stopped.append(tenant_id)
+            progress()
     return stopped

@@ -178,3 +178,37 @@ def test_stalls_in_a_row_give_up_and_say_so(make_tenant):
     assert worker.consecutive_failures == limit
     assert f"stalled {limit} times in a row, giving up" in worker.last_error
     assert "giving up" in worker.tenant.status_reason
+
+
+def test_a_long_sweep_keeps_the_watch_open_for_the_sweeps_that_run_meanwhile(make_tenant, redis_client, settings,
+                                                                              transactional_db):
+    """250 moves took 20 s at scale; a sweep started meanwhile took that for a blind spell and
+    held every judgement back by STALE_THRESHOLD_MS."""
+    settings.STALE_THRESHOLD_MS = 1500  # gap_ms() = 1.5 s
+    live_host("b", capacity=100)
+    dead_host("a")
+    moving = [running_on(make_tenant(f"Moving {n}"), "a", stale=False).tenant_id for n in range(20)]
+    with connection.cursor() as cursor:  # each move takes 0.1 s: a loaded database
+        cursor.execute("""CREATE FUNCTION slow_transition() RETURNS trigger AS $$
+                          BEGIN PERFORM pg_sleep(0.1); RETURN NEW; END $$ LANGUAGE plpgsql;
+                          CREATE TRIGGER slow BEFORE INSERT ON workers_workertransition
+                          FOR EACH ROW EXECUTE FUNCTION slow_transition();""")
+    try:
+        results = []
+
+        def sweep_in_a_thread() -> None:
+            try:
+                results.append(sweep())
+            finally:
+                connection.close()
+
+        long_sweep = threading.Thread(target=sweep_in_a_thread)
+        long_sweep.start()
+        time.sleep(gap_ms() / 1000 + 0.3)
+        watched_meanwhile = SweepWatch().watched_ms()
+        long_sweep.join(30)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER slow ON workers_workertransition; DROP FUNCTION slow_transition();")
+    assert sorted(results[0].moved) == sorted(moving)
+    assert watched_meanwhile > settings.STALE_THRESHOLD_MS

@@ -94,12 +94,17 @@ def sweep_round(rows: int) -> None:
     from workers.models import WorkerProcess
     from workers.states import WorkerStatus
     from workers.sweep import sweep
+    from workers.sweep_watch import KEY, SweepWatch
 
     fill_worker_rows(rows, "sweep-host", prefix="t", live_for=timedelta(hours=1))
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE workers_workerprocess")
 
+    # As on a fleet that has been up for an hour: the sweep judges (workers/sweep_watch.py).
+    client = SweepWatch().client
+    seconds, _ = client.time()
+    client.hset(KEY, mapping={"since": (int(seconds) - 3600) * 1000, "last_ok": int(seconds) * 1000})
     idle = timed_ms(sweep, 20)
     ids = list(WorkerProcess.objects.order_by("?").values_list("tenant_id", flat=True)[:100])
     WorkerProcess.objects.filter(tenant_id__in=ids).update(stale_after=now - timedelta(seconds=1))

@@ -131,6 +131,9 @@ class Beats:
 
 # --- PostgreSQL -------------------------------------------------------------
 
+WAL_SLOT = "flowhq_bench_heartbeat"  # temporary: gone with the session if the run dies
+
+
 def sql(query: str, params: Any = None) -> list[tuple[Any, ...]]:
     from django.db import connection
 
@@ -233,6 +236,8 @@ def db_round(shape: str, ids: list[int], interval: float, seconds: float, thread
     with Beats(ids, interval, threads, renew, on_start=started, on_stop=lambda: connection.close()) as beats:
         time.sleep(0.5 + 2 * interval)  # every row renewed twice: the steady state
         cpu0 = sum(proc_cpu_s(p) for p in beats.pids)
+        # Keeps the window's WAL until it is read: a checkpoint meanwhile would recycle it.
+        sql("SELECT pg_create_physical_replication_slot(%s, true, true)", [WAL_SLOT])
         stats0, lsn0 = table_stats(), sql("SELECT pg_current_wal_lsn()::text")[0][0]
         began = time.monotonic()
         beats.recording.set()
@@ -251,6 +256,7 @@ def db_round(shape: str, ids: list[int], interval: float, seconds: float, thread
     window.extra["stats"] = {k: stats1[k] - stats0[k] for k in stats0} | {
         "dead_end": stats1["dead"], "heap_end": stats1["heap_bytes"], "index_end": stats1["index_bytes"]}
     window.extra["wal"] = wal_of_this_database(lsn0, lsn1)
+    sql("SELECT pg_drop_replication_slot(%s)", [WAL_SLOT])
     return window
 
 

@@ -84,6 +84,14 @@ def cpu_seconds(pid: int) -> float:
     return times.user + times.system
 
 
+def busy_core_seconds() -> float:
+    """CPU time the whole machine spent busy so far (every process, every core)."""
+    import psutil
+
+    times = psutil.cpu_times()
+    return times.user + times.nice + times.system + times.irq + times.softirq
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tenants", type=int, default=500)
@@ -137,12 +145,13 @@ def main() -> None:
             time.sleep(5)  # zygotes warm, Flower connected
 
             tenants = [tenant_create(name=f"scale {i}") for i in range(n)]
-            began = time.monotonic()
+            began, busy0 = time.monotonic(), busy_core_seconds()
             for tenant in tenants:
                 lifecycle.worker_start(tenant_id=tenant.pk)
             calls_done = time.monotonic() - began
             wait_for(lambda: WorkerProcess.objects.filter(status="RUNNING").count() == n, 900, interval=0.5)
             all_running = time.monotonic() - began
+            start_busy = busy_core_seconds() - busy0
             by_host = {h: WorkerProcess.objects.filter(host=h).count() for h in hosts}
             time.sleep(20)  # steady state: every worker has heartbeaten a few times
 
@@ -173,17 +182,20 @@ def main() -> None:
 
             victim = hosts[0]
             moving = set(WorkerProcess.objects.filter(host=victim).values_list("tenant_id", flat=True))
-            killed_at = time.monotonic()
+            killed_at, busy0 = time.monotonic(), busy_core_seconds()
             agents[victim].send_signal(signal.SIGKILL)
             agents[victim].wait()
             wait_for(lambda: WorkerProcess.objects.filter(tenant_id__in=moving, status="RUNNING").exclude(
                 host=victim).count() == len(moving), 900, interval=0.5)
             replaced = time.monotonic() - killed_at
+            replace_busy = busy_core_seconds() - busy0
+            cores = psutil.cpu_count()
 
             print(f"scale: {n} placeholder tenant workers (forked) on {len(hosts)} agents {by_host}, beat, "
                   f"Flower, PostgreSQL through PgBouncer (transaction mode); {TIMINGS}")
             print(f"  start calls: {calls_done:.1f}s for {n}; all RUNNING after {all_running:.1f}s "
-                  f"({forked} of {n} forked)")
+                  f"({forked} of {n} forked); the machine busy {start_busy:.0f} of "
+                  f"{all_running * cores:.0f} core-seconds")
             print(f"  private memory per worker MB: p50 {percentile(private, 50):.1f}, p95 {percentile(private, 95):.1f}"
                   f"; MemAvailable drop {memory_drop / 1024:.2f} GB ({memory_drop / n:.1f} MB per tenant, "
                   "agents, zygotes, beat and Flower included)")
@@ -196,7 +208,8 @@ def main() -> None:
             print(f"  Flower: {flower_cpu * 100:.0f}% of a core over {args.flower_window:.0f}s, "
                   f"{flower_mb:.0f} MB private (load average {load:.1f})")
             print(f"  agent {victim} killed (SIGKILL): its {len(moving)} tenants RUNNING elsewhere after "
-                  f"{replaced:.1f}s (STALE_THRESHOLD_MS={TIMINGS['STALE_THRESHOLD_MS']})")
+                  f"{replaced:.1f}s (STALE_THRESHOLD_MS={TIMINGS['STALE_THRESHOLD_MS']}); the machine busy "
+                  f"{replace_busy:.0f} of {replaced * cores:.0f} core-seconds")
         finally:
             # Processes first (an interrupted run must not leave 500 workers behind), the database last.
             for proc in reversed(procs):

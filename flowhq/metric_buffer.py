@@ -2,9 +2,10 @@
 
 Counting must never fail or slow what it counts (a reply, a request): `add()` only
 updates a dict under a lock. A daemon thread sends what accumulated, every
-`METRICS_FLUSH_INTERVAL_MS`, as one pipelined batch of HINCRBY on the process's shared
-Redis connection (flowhq/redis_pool.py). While Redis is down the increments stay in memory (they are bounded: one
-entry per series this process touches) and go out with the next flush that works;
+`METRICS_FLUSH_INTERVAL_MS`, as one pipelined batch of HINCRBY on the process's
+shared Redis connection (flowhq/redis_pool.py). While Redis is down the
+increments stay in memory (they are bounded: one entry per series this process
+touches) and go out with the next flush that works;
 the failure is logged at most once a minute. What is still unsent when the process
 is killed outright is lost — a counter that misses a few increments, never a wrong
 reply.
